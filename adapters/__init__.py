@@ -1,0 +1,3 @@
+"""Platform adapters: one module a platform, each registering itself in `adapters.base`."""
+
+from adapters import telegram  # noqa: F401

@@ -1,0 +1,144 @@
+"""The adapter contract: everything platform-specific sits behind `BaseAdapter`.
+
+Exception tree (what callers catch):
+
+    AdapterError
+     ├── SignatureError          the webhook is not from the platform
+     │    ├── MissingSignature   no signature at all            -> 401
+     │    └── BadSignature       a signature that does not match -> 403
+     ├── PayloadError            the body is not a payload we can read -> 400
+     ├── MediaError              an attachment could not be fetched
+     │    └── MediaTooLarge      over the platform's or our byte limit
+     └── SendError               a reply could not be sent
+          ├── TransientSendError try again after `retry_after` seconds (rate limit, 5xx)
+          └── PermanentSendError never retry (the user blocked the bot, a bad chat)
+
+One subclass per platform registers itself with `@register`; `adapter_class(platform)` finds it.
+`verify` and `parse` are pure and synchronous (they run in the webhook); `fetch_media`, `send`
+and `indicate_typing` are coroutines that run in the I/O worker, each adapter instance bound to
+one event loop. Every adapter takes its base URL from the settings, so a test or a local server
+(Telegram's local Bot API server, a proxy) can stand in for the platform.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import ClassVar, Protocol
+
+from bot.messages import ConversationKey, InboundMessage, Platform, Reply
+from bot.settings import Settings
+
+
+class AdapterError(Exception):
+    """Base of every error an adapter raises on purpose."""
+
+
+class SignatureError(AdapterError):
+    status_code: ClassVar[int] = 403
+
+
+class MissingSignature(SignatureError):
+    status_code = 401
+
+
+class BadSignature(SignatureError):
+    status_code = 403
+
+
+class PayloadError(AdapterError):
+    """The webhook body is malformed."""
+
+
+class MediaError(AdapterError):
+    """An attachment could not be fetched."""
+
+
+class MediaTooLarge(MediaError):
+    def __init__(self, message: str, limit_bytes: int) -> None:
+        super().__init__(message)
+        self.limit_bytes = limit_bytes
+
+
+class SendError(AdapterError):
+    """A reply could not be sent."""
+
+
+class TransientSendError(SendError):
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(SendError):
+    """Retrying cannot help: log it and stop."""
+
+
+class DeliveryLog(Protocol):
+    """Remembers which parts of a reply went out, so that a retried send skips them."""
+
+    def is_sent(self, part: int) -> bool: ...
+
+    def mark_sent(self, part: int) -> None: ...
+
+
+class BaseAdapter(ABC):
+    platform: ClassVar[Platform]
+    #: The longest text one message may carry on this platform.
+    max_text_length: ClassVar[int]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @classmethod
+    @abstractmethod
+    def enabled(cls, settings: Settings) -> bool:
+        """Whether the operator configured this platform's credentials."""
+
+    @property
+    @abstractmethod
+    def bot_id(self) -> str:
+        """This bot's id on the platform (part of every ConversationKey)."""
+
+    @abstractmethod
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise a `SignatureError` unless the raw body comes from the platform."""
+
+    @abstractmethod
+    def parse(self, body: bytes) -> list[InboundMessage]:
+        """Turn a webhook body into messages; [] for events we don't answer.
+
+        Raises `PayloadError` for a body that is not valid JSON or not the platform's shape.
+        """
+
+    @abstractmethod
+    async def fetch_media(self, ref: str, size: int | None = None) -> bytes:
+        """Download an attachment; `MediaTooLarge` beyond the byte limit."""
+
+    @abstractmethod
+    async def send(self, reply: Reply, log: DeliveryLog) -> None:
+        """Send the reply, split to the platform's limit, skipping parts `log` has sent.
+
+        Raises `TransientSendError` (retry later) or `PermanentSendError`.
+        """
+
+    @abstractmethod
+    async def indicate_typing(self, key: ConversationKey, reply_context: dict) -> None:
+        """Show that the bot is working on an answer; failures are ignored by callers."""
+
+    async def aclose(self) -> None:
+        """Release clients bound to the current event loop."""
+
+
+_REGISTRY: dict[Platform, type[BaseAdapter]] = {}
+
+
+def register(cls: type[BaseAdapter]) -> type[BaseAdapter]:
+    _REGISTRY[cls.platform] = cls
+    return cls
+
+
+def adapter_class(platform: Platform) -> type[BaseAdapter]:
+    import adapters  # noqa: F401  (registers every adapter)
+
+    return _REGISTRY[platform]

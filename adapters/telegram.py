@@ -1,0 +1,302 @@
+"""Telegram, on python-telegram-bot's types and its `Bot` client.
+
+Methods go to `{TELEGRAM_API_BASE_URL}/bot{token}/{method}` and files come from
+`{TELEGRAM_API_BASE_URL}/file/bot{token}/{file_path}`, as with Telegram's local Bot API server.
+A `Bot` is bound to the event loop it was initialised in: one adapter instance per loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import telegram
+from telegram import constants
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from adapters.base import (
+    BadSignature,
+    BaseAdapter,
+    DeliveryLog,
+    MediaError,
+    MediaTooLarge,
+    MissingSignature,
+    PayloadError,
+    PermanentSendError,
+    TransientSendError,
+    register,
+)
+from adapters.telegram_html import markdown_to_telegram_html, visible_length
+from adapters.textsplit import split_text
+from bot.messages import (
+    Attachment,
+    ConversationKey,
+    InboundMessage,
+    MessageKind,
+    Platform,
+    Reply,
+)
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+#: getFile refuses files above 20 MB on the public Bot API.
+BOT_API_DOWNLOAD_LIMIT = 20 * 1024 * 1024
+#: A RetryAfter this short is waited out in place; a longer one goes back to the queue.
+INLINE_RETRY_LIMIT = 5.0
+
+
+@register
+class TelegramAdapter(BaseAdapter):
+    platform = Platform.TELEGRAM
+    max_text_length: ClassVar[int] = constants.MessageLimit.MAX_TEXT_LENGTH
+
+    def __init__(self, settings: Settings, username: str | None = None) -> None:
+        super().__init__(settings)
+        assert settings.telegram_bot_token is not None
+        self._token = settings.telegram_bot_token.get_secret_value()
+        self.username = username
+        self._bot: telegram.Bot | None = None
+
+    @classmethod
+    def enabled(cls, settings: Settings) -> bool:
+        return settings.telegram_enabled
+
+    @property
+    def bot_id(self) -> str:
+        return self._token.split(":", 1)[0]
+
+    # --- webhook side (pure) -------------------------------------------------------------------
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        expected = self.settings.telegram_webhook_secret
+        if expected is None or not expected.get_secret_value():
+            return  # no secret configured (development only: Settings refuses it in production)
+        given = headers.get(SECRET_HEADER)
+        if not given:
+            raise MissingSignature(f"missing {SECRET_HEADER}")
+        if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+            raise BadSignature(f"wrong {SECRET_HEADER}")
+
+    def parse(self, body: bytes) -> list[InboundMessage]:
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise PayloadError(f"malformed JSON: {exc}") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            raise PayloadError("not a Telegram update: no integer update_id")
+        try:
+            update = telegram.Update.de_json(data, None)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PayloadError(f"unreadable update: {exc}") from exc
+        message = update.message
+        if message is None or message.from_user is None or message.from_user.is_bot:
+            return []  # edits, channel posts, callbacks...: not answered
+        return [m for m in [self._to_inbound(update.update_id, message)] if m is not None]
+
+    def _to_inbound(self, update_id: int, message: telegram.Message) -> InboundMessage | None:
+        chat = message.chat
+        user = message.from_user
+        assert user is not None
+        private = chat.type == constants.ChatType.PRIVATE
+        key = ConversationKey(
+            platform=Platform.TELEGRAM,
+            bot_id=self.bot_id,
+            chat_id=str(chat.id),
+            user_id=str(user.id) if private else "",
+        )
+        context: dict[str, Any] = {"chat_id": chat.id, "message_id": message.message_id,
+                                   "private": private}
+        if message.message_thread_id is not None and message.is_topic_message:
+            context["thread_id"] = message.message_thread_id
+        common: dict[str, Any] = dict(
+            key=key,
+            event_id=str(update_id),
+            message_id=str(message.message_id),
+            language_hint=user.language_code,
+            user_name=user.full_name,
+            sent_at=message.date.timestamp(),
+            reply_context=context,
+        )
+        if message.new_chat_members:
+            if any(m.id == int(self.bot_id) for m in message.new_chat_members):
+                return InboundMessage(kind=MessageKind.GREETING, **common)
+            return None
+
+        text = message.text or message.caption or ""
+        entities = message.entities or message.caption_entities or ()
+        if not private:
+            addressed, text = self._addressed(message, text, entities)
+            if not addressed:
+                return None
+        text = self._strip_own_command_suffix(text)
+        if text is None:
+            return None  # a command for another bot in the group
+
+        attachments = self._attachments(message)
+        if attachments:
+            return InboundMessage(text=text, attachments=attachments,
+                                  album_id=message.media_group_id, **common)
+        if message.text is not None:
+            return InboundMessage(text=text, **common)
+        if any(getattr(message, kind, None) for kind in _UNSUPPORTED):
+            return InboundMessage(kind=MessageKind.UNSUPPORTED, text=text, **common)
+        return None  # service messages (pins, title changes, ...)
+
+    def _addressed(self, message: telegram.Message, text: str,
+                   entities: Any) -> tuple[bool, str]:
+        """In groups: a command, a reply to the bot, or a mention of it. Strips the mention."""
+        bot_id = int(self.bot_id)
+        reply_to = message.reply_to_message
+        addressed = bool(reply_to and reply_to.from_user and reply_to.from_user.id == bot_id)
+        mention = f"@{self.username}".lower() if self.username else None
+        for entity in entities:
+            piece = _entity_text(text, entity)
+            if entity.type == constants.MessageEntityType.BOT_COMMAND and entity.offset == 0:
+                addressed = True
+            elif entity.type == constants.MessageEntityType.MENTION and piece.lower() == mention:
+                addressed = True
+            elif (entity.type == constants.MessageEntityType.TEXT_MENTION and entity.user
+                  and entity.user.id == bot_id):
+                addressed = True
+        if mention:
+            text = _remove_case_insensitive(text, mention).strip()
+        return addressed, text
+
+    def _strip_own_command_suffix(self, text: str) -> str | None:
+        """'/reset@our_bot args' -> '/reset args'; None for '/cmd@other_bot'."""
+        if not text.startswith("/"):
+            return text
+        head, _, rest = text.partition(" ")
+        command, at, target = head.partition("@")
+        if at and self.username and target.lower() != self.username.lower():
+            return None
+        return f"{command} {rest}".strip()
+
+    def _attachments(self, message: telegram.Message) -> tuple[Attachment, ...]:
+        if message.photo:
+            budget = self.settings.telegram_photo_max_pixels
+            byte_budget = min(self.settings.max_download_bytes, BOT_API_DOWNLOAD_LIMIT)
+            sizes = sorted(message.photo, key=lambda p: p.width * p.height)
+            fitting = [p for p in sizes if p.width * p.height <= budget
+                       and (p.file_size or 0) <= byte_budget]
+            best = fitting[-1] if fitting else sizes[0]
+            return (Attachment(ref=best.file_id, mime_type="image/jpeg", size=best.file_size,
+                               width=best.width, height=best.height),)
+        document = message.document
+        if document and (document.mime_type or "").startswith("image/"):
+            return (Attachment(ref=document.file_id, mime_type=document.mime_type,
+                               size=document.file_size),)
+        return ()
+
+    # --- worker side ---------------------------------------------------------------------------
+    async def bot(self) -> telegram.Bot:
+        if self._bot is None:
+            base = self.settings.telegram_api_base_url.rstrip("/")
+            bot = telegram.Bot(self._token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot")
+            await bot.initialize()
+            self._bot = bot
+            self.username = bot.username
+        return self._bot
+
+    async def aclose(self) -> None:
+        if self._bot is not None:
+            await self._bot.shutdown()
+            self._bot = None
+
+    async def fetch_media(self, ref: str, size: int | None = None) -> bytes:
+        limit = min(self.settings.max_download_bytes, BOT_API_DOWNLOAD_LIMIT)
+        if size is not None and size > limit:
+            raise MediaTooLarge(f"file of {size} bytes is over {limit}", limit)
+        bot = await self.bot()
+        try:
+            file = await bot.get_file(ref)
+            if file.file_size is not None and file.file_size > limit:
+                raise MediaTooLarge(f"file of {file.file_size} bytes is over {limit}", limit)
+            return bytes(await file.download_as_bytearray())
+        except BadRequest as exc:
+            if "too big" in exc.message.lower():
+                raise MediaTooLarge(exc.message, limit) from exc
+            raise MediaError(exc.message) from exc
+        except TelegramError as exc:
+            raise MediaError(str(exc)) from exc
+
+    async def indicate_typing(self, key: ConversationKey, reply_context: dict) -> None:
+        bot = await self.bot()
+        await bot.send_chat_action(chat_id=int(key.chat_id), action=constants.ChatAction.TYPING,
+                                   message_thread_id=reply_context.get("thread_id"))
+
+    async def send(self, reply: Reply, log_: DeliveryLog) -> None:
+        bot = await self.bot()
+        parts = split_text(reply.text, self.max_text_length)
+        context = reply.reply_context
+        for index, part in enumerate(parts):
+            if log_.is_sent(index):
+                continue
+            await self._send_part(bot, reply, part, first=index == 0, context=context)
+            log_.mark_sent(index)
+
+    async def _send_part(self, bot: telegram.Bot, reply: Reply, part: str, *, first: bool,
+                         context: dict) -> None:
+        kwargs: dict[str, Any] = {"chat_id": int(reply.key.chat_id)}
+        if context.get("thread_id") is not None:
+            kwargs["message_thread_id"] = context["thread_id"]
+        if first and not context.get("private", True) and reply.in_reply_to.isdigit():
+            kwargs["reply_parameters"] = telegram.ReplyParameters(
+                message_id=int(reply.in_reply_to), allow_sending_without_reply=True)
+        html = None if reply.is_notice else markdown_to_telegram_html(part)
+        if html is not None and (not html.strip() or visible_length(html) > self.max_text_length):
+            html = None
+        for attempt in range(3):
+            try:
+                if html is not None:
+                    try:
+                        await bot.send_message(text=html, parse_mode=constants.ParseMode.HTML,
+                                               **kwargs)
+                        return
+                    except BadRequest as exc:
+                        # Never lose a reply to formatting: send the same part as plain text.
+                        log.warning("telegram rejected HTML (%s); sending plain text", exc.message)
+                        html = None
+                await bot.send_message(text=part, **kwargs)
+                return
+            except RetryAfter as exc:
+                wait = _seconds(exc.retry_after)
+                if wait > INLINE_RETRY_LIMIT or attempt == 2:
+                    raise TransientSendError(f"telegram flood control: {wait}s", wait) from exc
+                await asyncio.sleep(wait)
+            except Forbidden as exc:
+                raise PermanentSendError(exc.message) from exc
+            except BadRequest as exc:
+                raise PermanentSendError(exc.message) from exc
+            except NetworkError as exc:  # timeouts and 5xx
+                raise TransientSendError(str(exc), 2.0) from exc
+
+
+_UNSUPPORTED = ("sticker", "voice", "audio", "video", "video_note", "animation", "document",
+                "location", "venue", "contact", "poll", "dice", "game", "story")
+
+
+def _seconds(value: Any) -> float:
+    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
+
+
+def _entity_text(text: str, entity: telegram.MessageEntity) -> str:
+    # Entity offsets count UTF-16 code units.
+    encoded = text.encode("utf-16-le")
+    return encoded[entity.offset * 2:(entity.offset + entity.length) * 2].decode("utf-16-le",
+                                                                                 "ignore")
+
+
+def _remove_case_insensitive(text: str, needle: str) -> str:
+    lower = text.lower()
+    out, start = [], 0
+    while (found := lower.find(needle, start)) != -1:
+        out.append(text[start:found])
+        start = found + len(needle)
+    out.append(text[start:])
+    return "".join(out)

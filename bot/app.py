@@ -1,0 +1,104 @@
+"""The HTTP app: webhooks, health and readiness. It never loads a model."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from adapters.base import BaseAdapter, adapter_class
+from adapters.telegram import TelegramAdapter
+from bot.messages import Platform
+from bot.settings import Settings, get_settings
+from bot.webhooks import router as webhooks_router
+from storage.conversations import Inbox, WorkerRegistry
+from storage.keys import KeyBuilder
+from workers.celery_app import create_celery
+
+log = logging.getLogger(__name__)
+
+
+async def _learn_telegram_username(app: FastAPI, adapter: TelegramAdapter) -> None:
+    """Groups mention the bot by @username: ask getMe once, retrying in the background."""
+    keys = KeyBuilder()
+    cache_key = keys.bot_username(Platform.TELEGRAM, adapter.bot_id)
+    cached = await run_in_threadpool(app.state.redis.get, cache_key)
+    if cached:
+        adapter.username = cached.decode()
+    delay = 1.0
+    while True:
+        try:
+            bot = await adapter.bot()
+            await run_in_threadpool(app.state.redis.set, cache_key, bot.username)
+            log.info("telegram bot is @%s", bot.username)
+            return
+        except Exception as exc:
+            log.warning("telegram getMe failed (%s); retrying in %.0fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 300)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        background = []
+        telegram = app.state.adapters.get(Platform.TELEGRAM)
+        if isinstance(telegram, TelegramAdapter):
+            background.append(asyncio.create_task(_learn_telegram_username(app, telegram)))
+        yield
+        for task in background:
+            task.cancel()
+        for adapter in app.state.adapters.values():
+            with contextlib.suppress(Exception):
+                await adapter.aclose()
+        app.state.redis.close()
+
+    app = FastAPI(title="sealion-bot", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.redis = redis.Redis.from_url(settings.effective_redis_url,
+                                           socket_timeout=5, socket_connect_timeout=2)
+    app.state.celery = create_celery(settings)
+    app.state.inbox = Inbox(app.state.redis, dedupe_ttl=settings.dedupe_ttl_seconds,
+                            pending_ttl=settings.turn_timeout_seconds * 4)
+    adapters: dict[Platform, BaseAdapter] = {}
+    for platform in Platform:
+        try:
+            cls = adapter_class(platform)
+        except KeyError:
+            continue
+        if cls.enabled(settings):
+            adapters[platform] = cls(settings)
+    app.state.adapters = adapters
+    app.include_router(webhooks_router)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        """Redis reachable and at least one worker alive; 503 otherwise."""
+        checks: dict[str, object] = {}
+        try:
+            await run_in_threadpool(request.app.state.redis.ping)
+            checks["redis"] = "ok"
+            workers = await run_in_threadpool(WorkerRegistry(request.app.state.redis).alive)
+            checks["workers"] = len(workers)
+        except redis.RedisError as exc:
+            checks["redis"] = f"unreachable: {type(exc).__name__}"
+            checks["workers"] = 0
+        checks["platforms"] = sorted(p.value for p in request.app.state.adapters)
+        ready = checks["redis"] == "ok" and bool(checks["workers"])
+        return JSONResponse({"status": "ready" if ready else "not ready", **checks},
+                            status_code=200 if ready else 503)
+
+    return app

@@ -1,0 +1,126 @@
+"""The conversation logic, free of I/O: commands, reply language, prompt, reply clean-up.
+
+A *turn* is every message that waited while the previous answer was being written (often just
+one; an album is several). `plan_turn` reads them in order: commands act and leave a notice, what
+the bot cannot read leaves a notice, and every text and photo joins one user turn for the model.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.language import choose_reply_language
+from bot.messages import Attachment, ConversationKey, InboundMessage, MessageKind
+from bot.texts import REPLY_INSTRUCTION, Text, text
+
+
+class Command(StrEnum):
+    START = "start"
+    HELP = "help"
+    RESET = "reset"
+
+
+class TurnPlan(BaseModel):
+    """What to do for one turn; crosses Celery as JSON between the I/O steps."""
+
+    model_config = ConfigDict(frozen=True)
+
+    turn_id: str
+    key: ConversationKey
+    language: str
+    #: Texts the bot writes itself, sent (in order) before the model's answer.
+    notices: tuple[str, ...] = ()
+    #: Forget the history before this turn's question (a /reset in the turn).
+    reset: bool = False
+    user_text: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    #: Images of this turn once fetched and stored (history image ids).
+    image_ids: tuple[str, ...] = ()
+    in_reply_to: str = ""
+    reply_context: dict = Field(default_factory=dict)
+    message_ids: tuple[str, ...] = ()
+
+    @property
+    def needs_model(self) -> bool:
+        return bool(self.user_text.strip() or self.attachments or self.image_ids)
+
+
+def parse_command(message_text: str) -> tuple[Command | None, str]:
+    if not message_text.startswith("/"):
+        return None, message_text
+    head, _, rest = message_text.partition(" ")
+    try:
+        return Command(head[1:].lower()), rest.strip()
+    except ValueError:
+        return None, message_text  # an unknown /word is ordinary text for the model
+
+
+def plan_turn(turn_id: str, messages: list[InboundMessage], *, current_language: str | None,
+              default_language: str) -> TurnPlan:
+    assert messages, "a turn has at least one message"
+    last = messages[-1]
+    # The language of what the model will answer: the chat text after the last /reset.
+    resets = [i for i, m in enumerate(messages) if parse_command(m.text)[0] == Command.RESET]
+    after_reset = messages[resets[-1] + 1:] if resets else messages
+    chat_texts = [m.text for m in after_reset
+                  if m.kind == MessageKind.CHAT and parse_command(m.text)[0] is None and m.text]
+    hint = next((m.language_hint for m in reversed(messages) if m.language_hint), None)
+    language = choose_reply_language(" ".join(chat_texts), current=current_language, hint=hint,
+                                     default=default_language)
+
+    notices: list[str] = []
+    reset = False
+    user_texts: list[str] = []
+    attachments: list[Attachment] = []
+    for message in messages:
+        if message.kind == MessageKind.GREETING:
+            notices.append(text(Text.GREETING, language))
+            continue
+        if message.kind == MessageKind.UNSUPPORTED:
+            notices.append(text(Text.UNSUPPORTED, language))
+            continue
+        command, _ = parse_command(message.text)
+        if command in (Command.START, Command.HELP):
+            notices.append(text(Text.GREETING if command == Command.START else Text.HELP,
+                                language))
+        elif command == Command.RESET:
+            reset = True
+            user_texts.clear()
+            attachments.clear()
+            notices.append(text(Text.RESET_DONE, language))
+        else:
+            if message.text:
+                user_texts.append(message.text)
+            attachments.extend(message.attachments)
+    return TurnPlan(
+        turn_id=turn_id,
+        key=last.key,
+        language=language,
+        notices=tuple(notices),
+        reset=reset,
+        user_text="\n".join(user_texts),
+        attachments=tuple(attachments),
+        in_reply_to=last.message_id,
+        reply_context=last.reply_context,
+        message_ids=tuple(m.message_id for m in messages),
+    )
+
+
+def system_prompt(base: str, language: str) -> str:
+    """The system prompt, ending with the reply-language instruction in that language."""
+    instruction = REPLY_INSTRUCTION.get(language) or REPLY_INSTRUCTION["en"]
+    return f"{base}\n\n{instruction}"
+
+
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
+
+
+def clean_reply(raw: str) -> str:
+    """Drop reasoning blocks and stray whitespace from a model answer."""
+    cleaned = _THINK.sub("", raw)
+    if "<think>" in cleaned:  # an unfinished reasoning block: nothing after it is an answer
+        cleaned = cleaned.split("<think>", 1)[0]
+    return cleaned.strip()

@@ -1,0 +1,95 @@
+"""Platform-neutral types that cross Celery as JSON.
+
+A message carries an address (`ConversationKey`), never a client object. Whatever an adapter
+needs to answer later (a LINE reply token, a Telegram message to reply to) travels in
+`reply_context`, opaque to everything outside `adapters/`.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Platform(enum.StrEnum):
+    TELEGRAM = "telegram"
+    LINE = "line"
+    WHATSAPP = "whatsapp"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ConversationKey(_Frozen):
+    """The address of a conversation: one chat of one bot on one platform.
+
+    In a private chat `user_id` is the person; in a group the conversation is the whole group
+    (`user_id` is empty) so that everyone in it shares one history.
+    """
+
+    platform: Platform
+    bot_id: str
+    chat_id: str
+    user_id: str = ""
+
+    def as_path(self) -> str:
+        """A stable, readable string form, used as the Redis key prefix."""
+        return f"{self.platform.value}:{self.bot_id}:{self.chat_id}:{self.user_id}"
+
+
+class AttachmentKind(enum.StrEnum):
+    IMAGE = "image"
+
+
+class Attachment(_Frozen):
+    """A reference to media the adapter can fetch later (Telegram file_id, LINE message id)."""
+
+    kind: AttachmentKind = AttachmentKind.IMAGE
+    ref: str
+    mime_type: str | None = None
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+class MessageKind(enum.StrEnum):
+    #: Text and/or images for the model.
+    CHAT = "chat"
+    #: Something we cannot read (a sticker, voice, a location): answered with a short notice.
+    UNSUPPORTED = "unsupported"
+    #: Someone started talking to the bot or added it to a group: answered with a greeting.
+    GREETING = "greeting"
+
+
+class InboundMessage(_Frozen):
+    key: ConversationKey
+    #: The platform's id of the event, used to drop redeliveries (Telegram update_id).
+    event_id: str
+    #: The platform's id of the message itself.
+    message_id: str
+    kind: MessageKind = MessageKind.CHAT
+    text: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    #: Messages sharing an album id (photos sent together) become one turn.
+    album_id: str | None = None
+    #: The platform's idea of the user's language (Telegram `language_code`), if any.
+    language_hint: str | None = None
+    user_name: str | None = None
+    sent_at: float = Field(default_factory=time.time)
+    received_at: float = Field(default_factory=time.time)
+    reply_context: dict[str, Any] = Field(default_factory=dict)
+
+
+class Reply(_Frozen):
+    key: ConversationKey
+    #: The platform message id being answered (the last message of the turn).
+    in_reply_to: str
+    text: str
+    language: str
+    #: Text the bot wrote itself (a greeting, an apology): sent as plain text.
+    is_notice: bool = False
+    reply_context: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,105 @@
+"""The one place that reads the environment.
+
+Every setting is an environment variable (or a line in `.env`) with the same name in capitals;
+the names are the operator's contract, documented in the README. A platform is enabled when its
+credentials are set.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    environment: Literal["development", "production", "test"] = "development"
+    log_level: str = "INFO"
+
+    # --- model -------------------------------------------------------------------------------
+    model_id: str = "aisingapore/Qwen-SEA-LION-v4-4B-VL"
+    processor_id: str | None = None
+    max_new_tokens: int = Field(1024, ge=1, le=32768)
+    #: Longest side budget for one image, in pixels (width * height) before the model sees it.
+    max_image_pixels: int = Field(1024 * 1024, ge=64 * 64)
+    #: Batching in the GPU worker: at most this many requests per generate() call ...
+    engine_max_batch_size: int = Field(16, ge=1)
+    #: ... gathered for at most this long after the first one arrives.
+    engine_max_wait_ms: float = Field(5.0, ge=0)
+    #: Force a device ("cpu", "cuda"); default: CUDA when available.
+    engine_device: str | None = None
+    system_prompt: str = (
+        "You are SEA-LION, a helpful, honest and friendly assistant built by AI Singapore for "
+        "the people of Southeast Asia. Answer clearly and concisely."
+    )
+
+    # --- conversation ------------------------------------------------------------------------
+    default_language: str = "en"
+    #: Turns (a user message or a reply) kept per conversation.
+    history_max_turns: int = Field(20, ge=0)
+    #: Rough token budget for the history sent to the model (about 4 characters a token).
+    history_max_tokens: int = Field(3000, ge=0)
+    #: A conversation idle this long is forgotten (history and its images).
+    history_ttl_seconds: int = Field(24 * 3600, ge=60)
+    #: Photos sharing an album id are gathered for this long before the turn starts.
+    album_window_seconds: float = Field(1.5, ge=0)
+    #: Upper bound for one turn (prepare, queue, generate, send); its lock expires after it.
+    turn_timeout_seconds: int = Field(600, ge=10)
+    dedupe_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
+    #: Photos: the largest Telegram size within these budgets is downloaded.
+    max_download_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    typing_interval_seconds: float = Field(4.0, gt=0)
+    #: Telegram sends each photo in several sizes: take the largest within this many pixels.
+    telegram_photo_max_pixels: int = Field(1600 * 1600, ge=90 * 90)
+
+    # --- infrastructure ----------------------------------------------------------------------
+    redis_url: str | None = None
+    #: Where `sealion-bot dev` keeps its embedded Redis data.
+    data_dir: str = ".sealion"
+    celery_visibility_timeout: int = Field(3600, ge=1)
+    celery_task_time_limit: int = Field(900, ge=1)
+    #: Restore unacked tasks of dead workers this often (seconds).
+    celery_restore_interval: int = Field(10, ge=1)
+
+    # --- Telegram ----------------------------------------------------------------------------
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org"
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.celery_visibility_timeout <= self.celery_task_time_limit:
+            raise ValueError(
+                "CELERY_VISIBILITY_TIMEOUT must be above CELERY_TASK_TIME_LIMIT, or a slow task "
+                "would be delivered twice"
+            )
+        if self.celery_visibility_timeout <= self.turn_timeout_seconds:
+            raise ValueError("CELERY_VISIBILITY_TIMEOUT must be above TURN_TIMEOUT_SECONDS")
+        if self.environment == "production" and self.telegram_enabled:
+            secret = self.telegram_webhook_secret
+            if secret is None or len(secret.get_secret_value()) < 16:
+                raise ValueError("TELEGRAM_WEBHOOK_SECRET of 16+ characters is required in production")
+        return self
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_bot_token and self.telegram_bot_token.get_secret_value())
+
+    @property
+    def telegram_bot_id(self) -> str:
+        """The bot's numeric id: the part of the token before the colon."""
+        assert self.telegram_bot_token is not None
+        return self.telegram_bot_token.get_secret_value().split(":", 1)[0]
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or "redis://127.0.0.1:6379/0"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

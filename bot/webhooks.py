@@ -1,0 +1,64 @@
+"""Webhook routes: verify, parse, accept once, enqueue, answer 200 — never wait on a model."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from celery import Celery
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from adapters.base import BaseAdapter, PayloadError, SignatureError
+from bot.messages import InboundMessage, Platform
+from storage.conversations import Inbox
+from workers.celery_app import enqueue_conversation
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+def _adapter(platform: Platform, request: Request) -> BaseAdapter:
+    adapter = request.app.state.adapters.get(platform)
+    if adapter is None:
+        raise HTTPException(404, f"{platform.value} is not enabled")
+    return adapter
+
+
+def get_inbox(request: Request) -> Inbox:
+    return request.app.state.inbox
+
+
+def _accept_all(inbox: Inbox, celery: Celery, messages: list[InboundMessage],
+                album_window: float) -> int:
+    accepted = 0
+    for message in messages:
+        if inbox.accept(message):
+            accepted += 1
+            enqueue_conversation(celery, message.key,
+                                 album_window if message.album_id else 0.0)
+        else:
+            log.info("duplicate %s event %s dropped", message.key.platform, message.event_id)
+    return accepted
+
+
+@router.post("/{platform}")
+async def receive(platform: Platform, request: Request,
+                  inbox: Annotated[Inbox, Depends(get_inbox)]) -> Response:
+    """A platform's webhook: 401/403 forged, 400 malformed, 404 disabled, else 200."""
+    adapter = _adapter(platform, request)
+    body = await request.body()
+    try:
+        adapter.verify(request.headers, body)
+    except SignatureError as exc:
+        log.warning("%s webhook refused: %s", platform.value, exc)
+        raise HTTPException(exc.status_code, "invalid signature") from None
+    try:
+        messages = adapter.parse(body)
+    except PayloadError as exc:
+        raise HTTPException(400, str(exc)) from None
+    if messages:
+        # Redis and the broker are blocking clients: keep them off the event loop.
+        await run_in_threadpool(_accept_all, inbox, request.app.state.celery, messages,
+                                request.app.state.settings.album_window_seconds)
+    return Response(status_code=200)

@@ -1,0 +1,1 @@
+"""Redis state (history, dedupe, conversation turns) behind small, explicit classes."""

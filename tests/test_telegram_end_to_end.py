@@ -1,0 +1,282 @@
+"""Telegram, end to end: webhook -> real Redis and Celery worker -> tiny model -> stand-in API."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import io
+import time
+
+import pytest
+import redis
+from PIL import Image
+
+from adapters.telegram_html import visible_length
+from bot.messages import ConversationKey, Platform
+from bot.texts import Text, text
+from storage.history import RedisHistory
+from tests.conftest import TELEGRAM_TOKEN, new_chat_id
+from tests.helpers.updates import group_update, photo_update, sticker_update, text_update
+from tests.helpers.waiting import sent_to, wait_replies, wait_until
+
+BOT_ID = TELEGRAM_TOKEN.split(":")[0]
+
+
+def jpeg(width: int = 1280, height: int = 960, color: str = "orange") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def history_of(service, chat_id: int, user_id: int | None = None) -> RedisHistory:
+    client = redis.Redis.from_url(service.redis_url)
+    return RedisHistory(client, ttl=3600, max_turns=50), ConversationKey(
+        platform=Platform.TELEGRAM, bot_id=BOT_ID, chat_id=str(chat_id),
+        user_id=str(chat_id if user_id is None else user_id))
+
+
+# --- on both architectures -------------------------------------------------------------------
+
+def test_text_message_gets_exactly_one_reply(service, telegram):
+    chat = new_chat_id()
+    started = time.perf_counter()
+    response = service.post_update(text_update(chat, "Apa khabar? Boleh tolong saya?"))
+    assert response.status_code == 200
+    assert time.perf_counter() - started < 1.0  # acknowledged without waiting for the model
+
+    [reply] = wait_replies(telegram, chat, 1)
+    assert reply.params["text"].strip()
+    assert sent_to(telegram, chat, "sendChatAction"), "no typing indicator"
+    history, key = history_of(service, chat)
+    entries = history.load(key)
+    assert [e.role for e in entries][:1] == ["user"]
+    assert entries[0].text == "Apa khabar? Boleh tolong saya?"
+
+
+def test_photo_with_caption_is_downloaded_and_answered(service, telegram):
+    chat = new_chat_id()
+    telegram.add_file("photo-large", jpeg(), file_path="photos/file_1.jpg")
+    assert service.post_update(photo_update(chat, caption="Ini gambar apa?")).status_code == 200
+
+    wait_replies(telegram, chat, 1)
+    # The largest size within the pixel budget: 1280x960, not the 2560x1920 original.
+    assert [c.params["file_id"] for c in telegram.calls_to("getFile")] == ["photo-large"]
+    assert telegram.calls_to("file")
+    history, key = history_of(service, chat)
+    [user_turn, *_] = history.load(key)
+    assert user_turn.text == "Ini gambar apa?" and len(user_turn.image_ids) == 1
+    stored = history.image(key, user_turn.image_ids[0])
+    assert Image.open(io.BytesIO(stored)).size[0] <= 1280
+
+
+# --- on one architecture ---------------------------------------------------------------------
+
+def test_photo_without_caption_is_answered(qwen_service, telegram):
+    chat = new_chat_id()
+    telegram.add_file("photo-large", jpeg(color="navy"), file_path="photos/file_2.jpg")
+    assert qwen_service.post_update(photo_update(chat, caption=None)).status_code == 200
+    wait_replies(telegram, chat, 1)
+
+
+def test_the_same_update_twice_gets_one_reply(qwen_service, telegram):
+    chat = new_chat_id()
+    update = text_update(chat, "Hello there, what is the capital of Vietnam?")
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(lambda _: qwen_service.post_update(update).status_code, range(4)))
+    assert statuses == [200] * 4
+    wait_replies(telegram, chat, 1, settle=3.0)
+    assert qwen_service.post_update(update).status_code == 200  # a late redelivery
+    time.sleep(1.5)
+    assert len(sent_to(telegram, chat)) == 1
+
+
+@pytest.mark.parametrize(("secret", "status"), [(None, 401), ("wrong-secret-value", 403)])
+def test_forged_or_missing_secret_is_refused(qwen_service, telegram, secret, status):
+    chat = new_chat_id()
+    response = qwen_service.post_update(text_update(chat, "hi"), secret=secret)
+    assert response.status_code == status
+    time.sleep(1.5)
+    assert sent_to(telegram, chat) == []
+    client = redis.Redis.from_url(qwen_service.redis_url)
+    assert not client.keys(f"sealion:conv:telegram:{BOT_ID}:{chat}:*")
+
+
+def test_malformed_json_is_a_400(qwen_service):
+    response = qwen_service.client.post(
+        "/webhooks/telegram", content=b'{"update_id": 1, "message": {',
+        headers={"X-Telegram-Bot-Api-Secret-Token": qwen_service.env["TELEGRAM_WEBHOOK_SECRET"],
+                 "Content-Type": "application/json"})
+    assert response.status_code == 400
+    response = qwen_service.client.post(
+        "/webhooks/telegram", json=["not", "an", "update"],
+        headers={"X-Telegram-Bot-Api-Secret-Token": qwen_service.env["TELEGRAM_WEBHOOK_SECRET"]})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("name", ["edited_message", "callback_query"])
+def test_unhandled_update_types_are_ignored(qwen_service, telegram, name):
+    from tests.helpers.updates import load
+
+    update = load(name)
+    assert qwen_service.post_update(update).status_code == 200
+    time.sleep(1.0)
+    assert telegram.calls_to("sendMessage") == []
+
+
+def test_sticker_gets_a_polite_notice_in_the_users_language(qwen_service, telegram):
+    chat = new_chat_id()
+    assert qwen_service.post_update(sticker_update(chat)).status_code == 200
+    [reply] = wait_replies(telegram, chat, 1)
+    assert reply.params["text"] == text(Text.UNSUPPORTED, "th")
+
+
+def test_start_greets_and_reset_clears_history(qwen_service, telegram):
+    chat = new_chat_id()
+    qwen_service.post_update(text_update(chat, "/start", language_code=None))
+    [greeting] = wait_replies(telegram, chat, 1)
+    assert greeting.params["text"] == text(Text.GREETING, "ms")  # from the user's language_code
+
+    qwen_service.post_update(text_update(chat, "Saya suka makan nasi lemak setiap pagi."))
+    wait_replies(telegram, chat, 2)
+    history, key = history_of(qwen_service, chat)
+    assert [e.role for e in history.load(key)] == ["user", "assistant"] or \
+        [e.role for e in history.load(key)] == ["user"]
+
+    qwen_service.post_update(text_update(chat, "/reset"))
+    calls = wait_replies(telegram, chat, 3)
+    assert calls[-1].params["text"] == text(Text.RESET_DONE, "ms")
+    assert history.load(key) == []
+
+
+def test_messages_sent_while_answering_join_the_next_turn(qwen_service, telegram):
+    chat = new_chat_id()
+    texts = ["Pertama, saya mau tanya.", "Kedua, tentang harga beras.", "Ketiga, di Jakarta."]
+    for body in texts:
+        assert qwen_service.post_update(text_update(chat, body)).status_code == 200
+    history, key = history_of(qwen_service, chat)
+
+    def user_texts():
+        return [e.text for e in history.load(key) if e.role == "user"]
+
+    wait_until(lambda: "\n".join(user_texts()).count("\n") + 1 >= 3 and len(user_texts()) >= 1
+               and all(t in "\n".join(user_texts()) for t in texts), 60, "all three messages")
+    time.sleep(1.5)
+    # Every message is in the history, in order, and each turn got exactly one reply.
+    joined = "\n".join(user_texts())
+    assert joined.index(texts[0]) < joined.index(texts[1]) < joined.index(texts[2])
+    assert len(sent_to(telegram, chat)) == len(user_texts()) <= 2
+
+
+def test_album_becomes_one_turn(qwen_service, telegram):
+    chat = new_chat_id()
+    telegram.add_file("photo-large", jpeg(color="green"), file_path="photos/album.jpg")
+    first = photo_update(chat, caption="Which of these is cheaper?", media_group_id="album-77")
+    second = photo_update(chat, caption=None, media_group_id="album-77")
+    second["message"]["photo"][2]["file_id"] = "photo-large"
+    qwen_service.post_update(first)
+    qwen_service.post_update(second)
+    wait_replies(telegram, chat, 1, settle=2.5)
+    history, key = history_of(qwen_service, chat)
+    [user_turn] = [e for e in history.load(key) if e.role == "user"]
+    assert len(user_turn.image_ids) == 2
+    assert user_turn.text == "Which of these is cheaper?"
+
+
+def test_group_answers_only_when_addressed(qwen_service, telegram):
+    chat = -(10**12 + new_chat_id())
+    qwen_service.post_update(group_update(chat, "Kumain ka na ba? Tara kain tayo mamaya."))
+    time.sleep(2.0)
+    assert sent_to(telegram, chat) == []
+
+    mention = "@sealion_test_bot ano ang adobo?"
+    qwen_service.post_update(group_update(chat, mention, entities=[
+        {"type": "mention", "offset": 0, "length": len("@sealion_test_bot")}]))
+    [reply] = wait_replies(telegram, chat, 1)
+    assert reply.params.get("reply_parameters")  # answers the message that asked
+
+    reply_to_bot = group_update(chat, "Salamat po! Paano lutuin?")
+    reply_to_bot["message"]["reply_to_message"] = {
+        "message_id": 1, "date": 1763780000, "text": "...",
+        "chat": reply_to_bot["message"]["chat"],
+        "from": {"id": int(BOT_ID), "is_bot": True, "first_name": "SEA-LION"}}
+    qwen_service.post_update(reply_to_bot)
+    wait_replies(telegram, chat, 2)
+
+
+def test_flood_control_is_honoured(qwen_service, telegram):
+    chat = new_chat_id()
+    telegram.fail_next("sendMessage", status=429, retry_after=1)
+    qwen_service.post_update(text_update(chat, "Cảm ơn bạn, hôm nay trời đẹp quá."))
+    [reply] = wait_replies(telegram, chat, 1, settle=2.0)
+    refused = [c for c in telegram.calls_to("sendMessage") if c.status == 429]
+    assert len(refused) == 1 and reply.at - refused[0].at >= 0.9
+
+
+def test_formatting_error_never_loses_the_reply(qwen_service, telegram):
+    chat = new_chat_id()
+    telegram.fail_next("sendMessage", status=400,
+                       description="Bad Request: can't parse entities: unexpected end tag")
+    qwen_service.post_update(text_update(chat, "Tolong jelaskan tentang rendang."))
+    [reply] = wait_replies(telegram, chat, 1)
+    assert "parse_mode" not in reply.params  # resent as plain text
+
+
+def test_photo_over_20_mb_gets_a_clear_message(qwen_service, telegram):
+    chat = new_chat_id()
+    update = photo_update(chat, caption=None)
+    update["message"].pop("photo")
+    update["message"]["document"] = {"file_id": "big-doc", "file_unique_id": "b-1",
+                                     "file_name": "scan.png", "mime_type": "image/png",
+                                     "file_size": 25 * 1024 * 1024}
+    qwen_service.post_update(update)
+    [reply] = wait_replies(telegram, chat, 1)
+    assert reply.params["text"] == text(Text.FILE_TOO_LARGE, "id", limit_mb=20)
+
+
+def test_long_answer_is_split_under_the_limit(deploy, telegram):
+    service = deploy("long", MAX_NEW_TOKENS="3000")
+    chat = new_chat_id()
+    service.post_update(text_update(chat, "Write me a very long story, please."))
+    wait_until(lambda: len(sent_to(telegram, chat)) >= 2, 180, "a reply in several parts")
+    time.sleep(3.0)
+    parts = sent_to(telegram, chat)
+    assert len(parts) >= 2
+    for part in parts:
+        body = part.params["text"]
+        size = visible_length(body) if part.params.get("parse_mode") else len(body)
+        assert 0 < size <= 4096
+
+
+def test_killed_worker_still_answers_once_after_restart(deploy, telegram):
+    service = deploy("qwen3_vl")
+    chat = new_chat_id()
+    telegram.add_file("photo-large", jpeg(color="red"), file_path="photos/slow.jpg")
+    telegram.set_delay("getFile", 30.0)  # the worker is mid-task while it waits for this
+    service.post_update(photo_update(chat, caption="Apa ini?"))
+    wait_until(lambda: telegram.calls_to("getFile") or telegram.in_flight("getFile"), 30,
+               "the worker to ask for the photo")
+    service.worker.kill()
+    telegram.set_delay("getFile", 0.0)
+    assert sent_to(telegram, chat) == []
+
+    service.restart_worker()
+    wait_replies(telegram, chat, 1, timeout=90, settle=4.0)
+
+
+def test_health_and_readiness(qwen_service, deploy):
+    assert qwen_service.client.get("/healthz").json() == {"status": "ok"}
+    ready = qwen_service.client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["workers"] >= 1
+    no_worker = qwen_service  # same Redis, but look at a database no worker beats in
+    from fastapi.testclient import TestClient
+
+    from bot.app import create_app
+
+    settings = no_worker.settings.model_copy(update={"redis_url": no_worker.redis_url[:-2] + "/15"})
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/readyz")
+        assert response.status_code == 503 and response.json()["workers"] == 0
+
+
+def test_disabled_platform_webhook_is_404(qwen_service):
+    assert qwen_service.client.post("/webhooks/line", json={"events": []}).status_code == 404
+    assert qwen_service.client.post("/webhooks/nope", json={}).status_code in (404, 422)

@@ -1,0 +1,54 @@
+"""The Celery app: Redis broker, two queues, at-least-once delivery made safe by idempotent tasks.
+
+Queue "io" carries platform work (media, sending, typing); queue "inference" carries generation
+only, so a slow platform never holds the GPU. `acks_late` with `reject_on_worker_lost` means a
+task whose worker dies is delivered again: after `CELERY_VISIBILITY_TIMEOUT` (kept above the hard
+time limit and the turn timeout) when the whole worker died, at once when only a pool process did.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from bot.messages import ConversationKey
+from bot.settings import Settings, get_settings
+
+IO_QUEUE = "io"
+INFERENCE_QUEUE = "inference"
+
+
+def create_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    app = Celery("sealion", broker=settings.effective_redis_url, include=["workers.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=IO_QUEUE,
+        task_routes={"workers.tasks.generate_reply": {"queue": INFERENCE_QUEUE}},
+        task_time_limit=settings.celery_task_time_limit,
+        task_soft_time_limit=max(settings.celery_task_time_limit - 30,
+                                 settings.celery_task_time_limit * 4 // 5),
+        broker_transport_options={
+            "visibility_timeout": settings.celery_visibility_timeout,
+            "unacked_restore_interval": settings.celery_restore_interval,
+            "unacked_restore_throttle": 1,
+        },
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        task_send_sent_event=False,
+    )
+    return app
+
+
+def enqueue_conversation(celery: Celery, key: ConversationKey, countdown: float = 0.0) -> None:
+    """Ask an I/O worker to start the conversation's next turn (the webhook's only enqueue)."""
+    celery.send_task("workers.tasks.process_conversation", args=[key.model_dump(mode="json")],
+                     queue=IO_QUEUE, countdown=countdown or None)
+
+
+app = create_celery()

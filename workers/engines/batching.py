@@ -1,0 +1,69 @@
+"""Batching in front of an engine: many waiting tasks, one generate() per batch.
+
+Celery's threads pool runs many inference tasks at once in one process; each calls `submit`,
+which puts its request on a queue and waits for its own result. One batcher thread takes the
+first waiting request, gathers more for at most `max_wait` seconds (or until `max_batch`), and
+generates them together. So requests that arrive while the GPU is busy join the next batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+
+from workers.engines.base import BaseEngine, GenerationRequest, GenerationResult
+
+log = logging.getLogger(__name__)
+
+
+class BatchingEngine:
+    def __init__(self, engine: BaseEngine, *, max_batch: int = 16, max_wait: float = 0.005):
+        self.engine = engine
+        self.max_batch = max_batch
+        self.max_wait = max_wait
+        self._queue: queue.Queue[tuple[GenerationRequest, Future[GenerationResult]]] = (
+            queue.Queue()
+        )
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        #: Sizes of the batches generated so far (for tests and metrics).
+        self.batch_sizes: list[int] = []
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
+                self._thread.start()
+
+    def submit(self, request: GenerationRequest) -> Future[GenerationResult]:
+        self.start()
+        future: Future[GenerationResult] = Future()
+        self._queue.put((request, future))
+        return future
+
+    def generate(self, request: GenerationRequest, timeout: float | None = None) -> GenerationResult:
+        return self.submit(request).result(timeout)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            deadline = time.monotonic() + self.max_wait
+            while len(batch) < self.max_batch:
+                remaining = deadline - time.monotonic()
+                try:
+                    batch.append(self._queue.get(timeout=max(remaining, 0))
+                                 if remaining > 0 else self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self.batch_sizes.append(len(batch))
+            try:
+                results = self.engine.generate_batch([request for request, _ in batch])
+            except Exception as exc:  # the engine as a whole failed: answer every request
+                log.exception("engine failed on a batch of %d", len(batch))
+                results = [GenerationResult(text="", error=f"{type(exc).__name__}: {exc}")
+                           for _ in batch]
+            for (_, future), result in zip(batch, results, strict=True):
+                future.set_result(result)

@@ -1,0 +1,415 @@
+"""Hugging Face transformers engine for the SEA-LION v4 vision-language models.
+
+Serves any checkpoint that ``AutoProcessor`` + ``AutoModelForImageTextToText`` load with a chat template:
+Qwen-SEA-LION-v4-4B/8B-VL (Qwen3-VL) and Gemma-SEA-LION-v4-4B/27B-VL (Gemma 3). A batch of requests is
+rendered with the checkpoint's own chat template, left-padded, and answered by one ``model.generate`` call
+under the checkpoint's own generation config (only ``max_new_tokens`` varies per request).
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import logging
+import math
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .base import (
+    BaseEngine,
+    ChatTurn,
+    EngineError,
+    EngineOverloaded,
+    GenerationRequest,
+    GenerationResult,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["TransformersEngine", "load_image"]
+
+_DTYPES = {
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+}
+
+
+def load_image(data: bytes, max_pixels: int | None):
+    """Decode an encoded image into an RGB PIL image of at most ``max_pixels`` pixels (aspect kept).
+
+    EXIF orientation is applied (phone photos), transparency is flattened onto white, and JPEGs are
+    decoded directly at a reduced scale when they are much larger than needed.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"image must be bytes, not {type(data).__name__}")
+    try:
+        img = Image.open(io.BytesIO(bytes(data)))
+    except UnidentifiedImageError:
+        raise ValueError(f"not a decodable image ({len(data)} bytes)") from None
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise ValueError("image has no pixels")
+    target = None
+    if max_pixels and width * height > max_pixels:
+        scale = math.sqrt(max_pixels / (width * height))
+        target = (max(1, int(width * scale)), max(1, int(height * scale)))
+        if img.format == "JPEG":
+            img.draft("RGB", target)  # DCT-domain downscale: only ever to a size >= target
+    img.load()
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba).convert("RGB")
+    elif img.mode != "RGB":
+        img = img.convert("RGB")
+    if max_pixels and img.width * img.height > max_pixels:
+        scale = math.sqrt(max_pixels / (img.width * img.height))
+        size = (max(1, int(img.width * scale)), max(1, int(img.height * scale)))
+        img = img.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+    return img
+
+
+@dataclass
+class _Prepared:
+    """A request turned into the processor's chat format."""
+
+    index: int
+    messages: list[dict[str, Any]]
+    max_new_tokens: int
+
+
+def _error_result(exc: BaseException) -> GenerationResult:
+    message = str(exc) or repr(exc)
+    return GenerationResult(text="", error=f"{type(exc).__name__}: {message}")
+
+
+def _normalize_turns(turns: Sequence[ChatTurn]) -> list[ChatTurn]:
+    """Merge consecutive turns of one role and drop assistant turns before the first user turn.
+
+    Gemma 3's template requires strict user/model alternation starting with the user; chat histories
+    (several user messages in a row, a bot greeting first) don't always have it. Doing it for every
+    model keeps replies independent of which model serves.
+    """
+    merged: list[ChatTurn] = []
+    for turn in turns:
+        if not isinstance(turn, ChatTurn):
+            raise TypeError(f"turn must be a ChatTurn, not {type(turn).__name__}")
+        if turn.role not in ("user", "assistant"):
+            raise ValueError(f"unknown role {turn.role!r}")
+        if not merged and turn.role == "assistant":
+            continue
+        if merged and merged[-1].role == turn.role:
+            last = merged[-1]
+            text = "\n\n".join(t for t in (last.text, turn.text) if t)
+            merged[-1] = ChatTurn(role=last.role, text=text, images=tuple(last.images) + tuple(turn.images))
+        else:
+            merged.append(turn)
+    if not merged or merged[-1].role != "user":
+        raise ValueError("conversation must end with a user turn")
+    return merged
+
+
+class _PerRowLimit:
+    """Stopping criterion: row i is done once it has ``limits[i]`` new tokens (one generate, many limits)."""
+
+    def __init__(self, prompt_length: int, limits):
+        self.prompt_length = prompt_length
+        self.limits = limits
+
+    def __call__(self, input_ids, scores, **kwargs):
+        return (input_ids.shape[1] - self.prompt_length) >= self.limits
+
+
+class TransformersEngine(BaseEngine):
+    name = "transformers"
+
+    def __init__(
+        self,
+        model_id: str,
+        processor_id: str | None = None,
+        *,
+        device: str | None = None,
+        dtype: str = "auto",
+        max_image_pixels: int = 1024 * 1024,
+    ) -> None:
+        if dtype != "auto" and dtype not in _DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}; use 'auto' or one of {sorted(_DTYPES)}")
+        self.model_id = str(model_id)
+        self.processor_id = str(processor_id) if processor_id else self.model_id
+        self.requested_device = device
+        self.requested_dtype = dtype
+        self.max_image_pixels = max_image_pixels
+        self.model = None
+        self.processor = None
+        self.device: str | None = None
+        self.dtype = None
+        self.attn_implementation: str | None = None
+        self._eos_ids: set[int] = set()
+        self._pad_id: int | None = None
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ loading
+
+    @property
+    def loaded(self) -> bool:
+        return self.model is not None
+
+    def load(self) -> None:
+        with self._lock:
+            if self.model is not None:
+                return
+            started = time.perf_counter()
+            try:
+                self._load()
+            except EngineError:
+                raise
+            except Exception as exc:
+                logger.exception("loading %s failed", self.model_id)
+                raise EngineError(f"cannot load {self.model_id}: {type(exc).__name__}: {exc}") from exc
+            logger.info(
+                "loaded %s on %s (%s, attention %s) in %.1fs",
+                self.model_id,
+                self.device,
+                str(self.dtype).replace("torch.", ""),
+                self.attn_implementation,
+                time.perf_counter() - started,
+            )
+
+    def _load(self) -> None:
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        device = self.requested_device or ("cuda" if torch.cuda.is_available() else "cpu")
+        on_cuda = device.startswith("cuda")
+        if self.requested_dtype == "auto":
+            dtype = torch.bfloat16 if on_cuda else torch.float32
+        else:
+            dtype = getattr(torch, _DTYPES[self.requested_dtype])
+
+        processor = AutoProcessor.from_pretrained(self.processor_id)
+        tokenizer = getattr(processor, "tokenizer", None)
+        if tokenizer is None or not getattr(processor, "chat_template", None):
+            raise EngineError(f"{self.processor_id}: processor has no tokenizer or no chat template")
+        tokenizer.padding_side = "left"
+
+        kwargs: dict[str, Any] = {"dtype": dtype}
+        if on_cuda:
+            kwargs["device_map"] = "auto" if device == "cuda" else {"": device}
+            attn = "flash_attention_2" if _flash_attention_available() else "sdpa"
+        else:
+            attn = None  # transformers' default (sdpa where supported)
+        if attn:
+            kwargs["attn_implementation"] = attn
+        try:
+            model = AutoModelForImageTextToText.from_pretrained(self.model_id, **kwargs)
+        except (ImportError, ValueError) as exc:
+            if attn != "flash_attention_2":
+                raise
+            logger.warning("flash_attention_2 unusable for %s (%s); using sdpa", self.model_id, exc)
+            kwargs["attn_implementation"] = "sdpa"
+            model = AutoModelForImageTextToText.from_pretrained(self.model_id, **kwargs)
+        if not on_cuda:
+            model.to(device)
+        model.eval()
+
+        generation_config = model.generation_config
+        eos = generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, (list, tuple)) else ([eos] if eos is not None else []))
+        if tokenizer.eos_token_id is not None:
+            eos_ids.add(tokenizer.eos_token_id)
+        pad_id = generation_config.pad_token_id
+        if pad_id is None:
+            pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids, default=None)
+
+        self.processor = processor
+        self.model = model
+        self.device = str(model.device)
+        self.dtype = model.dtype
+        self.attn_implementation = getattr(model.config, "_attn_implementation", attn)
+        self._eos_ids = {int(i) for i in eos_ids}
+        self._pad_id = pad_id
+
+    # ------------------------------------------------------------------ generation
+
+    def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        requests = list(requests)
+        if not requests:
+            return []
+        with self._lock:
+            if self.model is None:
+                self.load()
+            results: dict[int, GenerationResult] = {}
+            prepared: list[_Prepared] = []
+            for index, request in enumerate(requests):
+                try:
+                    prepared.append(self._prepare(index, request))
+                except Exception as exc:
+                    logger.warning("request %d rejected: %s: %s", index, type(exc).__name__, exc)
+                    results[index] = _error_result(exc)
+            if prepared:
+                results.update(self._run(prepared))
+            return [results[i] for i in range(len(requests))]
+
+    def _prepare(self, index: int, request: GenerationRequest) -> _Prepared:
+        if not isinstance(request, GenerationRequest):
+            raise TypeError(f"request must be a GenerationRequest, not {type(request).__name__}")
+        max_new_tokens = int(request.max_new_tokens)
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {request.max_new_tokens}")
+        messages: list[dict[str, Any]] = []
+        if request.system:
+            messages.append({"role": "system", "content": [{"type": "text", "text": request.system}]})
+        for turn in _normalize_turns(request.turns):
+            content: list[dict[str, Any]] = []
+            if turn.role == "user":
+                for data in turn.images:
+                    content.append({"type": "image", "image": load_image(data, self.max_image_pixels)})
+            elif turn.images:
+                logger.debug("request %d: dropping %d image(s) of an assistant turn", index, len(turn.images))
+            if turn.text or not content:
+                content.append({"type": "text", "text": turn.text or ""})
+            messages.append({"role": turn.role, "content": content})
+        return _Prepared(index=index, messages=messages, max_new_tokens=max_new_tokens)
+
+    def _run(self, items: list[_Prepared]) -> dict[int, GenerationResult]:
+        """Generate ``items`` together; on OOM halve the batch, on any other error retry one by one."""
+        import torch
+
+        failure: BaseException | None = None
+        out_of_memory = False
+        try:
+            return self._generate(items)
+        except torch.OutOfMemoryError as exc:
+            out_of_memory = True
+            failure = EngineOverloaded(f"out of memory with a batch of {len(items)}: {exc}")
+        except Exception as exc:
+            failure = exc
+            if len(items) == 1:
+                logger.exception("request %d failed", items[0].index)
+        # The exception (and the tensors its traceback holds) is released here, before memory is freed.
+        if out_of_memory:
+            self._free_memory()
+            if len(items) == 1:
+                logger.warning("request %d: out of memory on its own", items[0].index)
+                return {items[0].index: _error_result(failure)}
+            logger.warning("out of memory with a batch of %d; splitting in halves", len(items))
+            middle = len(items) // 2
+            return {**self._run(items[:middle]), **self._run(items[middle:])}
+        if len(items) == 1:
+            return {items[0].index: _error_result(failure)}
+        logger.warning(
+            "batch of %d failed (%s: %s); retrying each request alone", len(items), type(failure).__name__, failure
+        )
+        results: dict[int, GenerationResult] = {}
+        for item in items:
+            results.update(self._run([item]))
+        return results
+
+    def _generate(self, items: list[_Prepared]) -> dict[int, GenerationResult]:
+        import torch
+        from transformers import StoppingCriteriaList
+
+        started = time.perf_counter()
+        inputs = self.processor.apply_chat_template(
+            [item.messages for item in items],
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=True,
+            return_tensors="pt",
+            # user text can't write control tokens (<|im_start|>, <|image_pad|>, <start_of_image>, ...)
+            sanitize_control_tokens=True,
+            processor_kwargs={"padding": True, "padding_side": "left"},
+        )
+        inputs = inputs.to(self.model.device, dtype=self.model.dtype)
+        attention_mask = inputs["attention_mask"]
+        prompt_length = inputs["input_ids"].shape[1]
+        prompt_tokens = attention_mask.sum(dim=1).tolist()
+        limits = [item.max_new_tokens for item in items]
+        generate_kwargs: dict[str, Any] = {"max_new_tokens": max(limits)}
+        if len(set(limits)) > 1:
+            limit_tensor = torch.tensor(limits, device=inputs["input_ids"].device)
+            generate_kwargs["stopping_criteria"] = StoppingCriteriaList([_PerRowLimit(prompt_length, limit_tensor)])
+        if self.model.generation_config.pad_token_id is None and self._pad_id is not None:
+            generate_kwargs["pad_token_id"] = self._pad_id
+
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, **generate_kwargs)
+        new_tokens = output[:, prompt_length:].tolist()
+        seconds = time.perf_counter() - started
+
+        tokenizer = self.processor.tokenizer
+        results: dict[int, GenerationResult] = {}
+        for row, item in enumerate(items):
+            tokens = new_tokens[row][: item.max_new_tokens]
+            stop = next((i for i, token in enumerate(tokens) if token in self._eos_ids), None)
+            completion = tokens if stop is None else tokens[: stop + 1]
+            answer = tokens if stop is None else tokens[:stop]
+            text = tokenizer.decode(answer, skip_special_tokens=True).strip()
+            results[item.index] = GenerationResult(
+                text=text,
+                prompt_tokens=int(prompt_tokens[row]),
+                completion_tokens=len(completion),
+                seconds=seconds,
+            )
+        logger.debug(
+            "generated %d request(s) in %.2fs: prompt %s, completion %s",
+            len(items),
+            seconds,
+            prompt_tokens,
+            [results[item.index].completion_tokens for item in items],
+        )
+        return results
+
+    def _free_memory(self) -> None:
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except Exception:  # pragma: no cover - best effort
+            logger.debug("emptying the CUDA cache failed", exc_info=True)
+
+    # ------------------------------------------------------------------ health
+
+    def health(self) -> dict:
+        info: dict[str, Any] = {
+            "name": self.name,
+            "model_id": self.model_id,
+            "processor_id": self.processor_id,
+            "loaded": self.model is not None,
+            "device": self.device or self.requested_device,
+            "dtype": str(self.dtype).replace("torch.", "") if self.dtype is not None else self.requested_dtype,
+            "attn_implementation": self.attn_implementation,
+            "max_image_pixels": self.max_image_pixels,
+        }
+        try:
+            import torch
+
+            if self.device and self.device.startswith("cuda") and torch.cuda.is_available():
+                info["cuda_memory_allocated"] = int(torch.cuda.memory_allocated())
+                info["cuda_memory_reserved"] = int(torch.cuda.memory_reserved())
+        except Exception:  # pragma: no cover - health never raises
+            pass
+        return info
+
+
+def _flash_attention_available() -> bool:
+    try:
+        from transformers.utils import is_flash_attn_2_available
+
+        return bool(is_flash_attn_2_available())
+    except Exception:
+        return False

@@ -1,0 +1,211 @@
+"""The steps of one turn, called by the thin Celery tasks in `workers.tasks`.
+
+    prepare (io)  take the turn, act on commands, fetch photos, choose the language, build the
+                  model request from the history
+    generate (inference)  run the engine on the request
+    deliver (io)  send notices and the answer (or an apology), write the history, end the turn,
+                  and start the next turn if messages arrived meanwhile
+
+Each step first checks that its turn is still the conversation's current one, so a redelivered
+task of a finished turn does nothing; parts already sent are skipped on a retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.base import MediaError, MediaTooLarge, PermanentSendError
+from bot.conversation import TurnPlan, clean_reply, plan_turn, system_prompt
+from bot.messages import ConversationKey, Reply
+from bot.texts import Text, text
+from storage.history import HistoryEntry
+from workers.images import NotAnImage, downscale_to_jpeg
+from workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: Only the newest images of a conversation go to the model as pixels; older ones as a mention.
+MAX_HISTORY_IMAGES = 3
+
+
+@dataclass
+class Step:
+    """What the task should do next."""
+
+    kind: str  # "idle" | "wait" | "generate" | "deliver"
+    countdown: float = 0.0
+    plan: dict[str, Any] = field(default_factory=dict)
+    request: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare(rt: Runtime, key: ConversationKey) -> Step:
+    s = rt.settings
+    pending = rt.store.pending(key)
+    if pending and pending[-1].album_id:
+        # Album photos arrive as separate updates: gather them before starting the turn.
+        wait = pending[-1].received_at + s.album_window_seconds - time.time()
+        if wait > 0:
+            return Step("wait", countdown=wait)
+    state = rt.store.take_turn(key)
+    if state.status == "idle":
+        return Step("idle")
+    if state.status == "busy":
+        # The turn in flight starts the next one when it ends; this retry only matters if its
+        # worker died, after the turn's lock has expired.
+        return Step("wait", countdown=min(state.retry_after + 0.5, s.turn_timeout_seconds))
+    assert state.turn_id is not None
+    messages = rt.store.turn_messages(key)
+    plan = plan_turn(state.turn_id, messages, current_language=rt.store.language(key),
+                     default_language=s.default_language)
+    log.info("turn %s: %d message(s) for %s", plan.turn_id, len(messages), key.as_path())
+    if plan.reset:
+        rt.history.clear(key)
+
+    adapter = rt.adapter(key.platform)
+    if plan.needs_model:
+        _typing(rt, plan)
+    notices = list(plan.notices)
+    image_ids: list[str] = []
+    for attachment in plan.attachments:
+        try:
+            data = rt.run(adapter.fetch_media(attachment.ref, attachment.size))
+            image_ids.append(rt.history.save_image(key, downscale_to_jpeg(data,
+                                                                          s.max_image_pixels)))
+        except MediaTooLarge as exc:
+            notices.append(text(Text.FILE_TOO_LARGE, plan.language,
+                                limit_mb=exc.limit_bytes // (1024 * 1024)))
+        except (MediaError, NotAnImage) as exc:
+            log.warning("turn %s: attachment unreadable: %s", plan.turn_id, exc)
+            notices.append(text(Text.APOLOGY, plan.language))
+    plan = plan.model_copy(update={"notices": tuple(notices), "image_ids": tuple(image_ids),
+                                   "attachments": ()})
+    if plan.user_text.strip() or image_ids:
+        return Step("generate", plan=plan.model_dump(mode="json"),
+                    request=_request(rt, plan))
+    return Step("deliver", plan=plan.model_dump(mode="json"))
+
+
+def _typing(rt: Runtime, plan: TurnPlan) -> None:
+    try:
+        rt.run(rt.adapter(plan.key.platform).indicate_typing(plan.key, plan.reply_context))
+    except Exception as exc:  # typing is a courtesy: never fail a turn for it
+        log.info("typing indicator failed: %s", exc)
+
+
+def _request(rt: Runtime, plan: TurnPlan) -> dict[str, Any]:
+    """The model request as JSON: image ids, not bytes; the GPU worker reads them from Redis."""
+    s = rt.settings
+    budget = max(s.history_max_tokens - len(plan.user_text) // 4, 0)
+    entries = [] if plan.reset else rt.history.load(plan.key, max_tokens=budget)
+    turns = [{"role": e.role, "text": e.text, "image_ids": list(e.image_ids)} for e in entries]
+    turns.append({"role": "user", "text": plan.user_text, "image_ids": list(plan.image_ids)})
+    # Keep pixels for the newest images only; older ones become a short mention.
+    seen = 0
+    for turn in reversed(turns):
+        kept = []
+        for image_id in reversed(turn["image_ids"]):
+            if seen < MAX_HISTORY_IMAGES:
+                kept.append(image_id)
+                seen += 1
+            else:
+                turn["text"] = f"[photo] {turn['text']}".strip()
+        turn["image_ids"] = list(reversed(kept))
+    return {
+        "turn_id": plan.turn_id,
+        "key": plan.key.model_dump(mode="json"),
+        "system": system_prompt(s.system_prompt, plan.language),
+        "turns": turns,
+        "max_new_tokens": s.max_new_tokens,
+    }
+
+
+def generate(rt: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+    from workers.engines.base import ChatTurn, GenerationRequest
+
+    key = ConversationKey.model_validate(request["key"])
+    turn_id = request["turn_id"]
+    if not rt.store.is_current(key, turn_id):
+        return {"skipped": True}
+    rt.store.extend(key, turn_id)
+    try:
+        turns = tuple(
+            ChatTurn(role=t["role"], text=t["text"],
+                     images=tuple(img for i in t["image_ids"]
+                                  if (img := rt.history.image(key, i)) is not None))
+            for t in request["turns"]
+        )
+        result = rt.engine().generate(GenerationRequest(
+            system=request["system"], turns=turns, max_new_tokens=request["max_new_tokens"]))
+    except Exception as exc:  # an answer must come back, even if it is an error
+        log.exception("turn %s: generation failed", turn_id)
+        return {"text": "", "error": f"{type(exc).__name__}: {exc}"}
+    rt.store.extend(key, turn_id)
+    log.info("turn %s: generated %d tokens in %.2fs", turn_id, result.completion_tokens,
+             result.seconds)
+    return {"text": result.text, "error": result.error, "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens, "seconds": result.seconds}
+
+
+class _TurnDeliveryLog:
+    def __init__(self, rt: Runtime, turn_id: str, reply_index: int) -> None:
+        self._rt, self._turn_id, self._reply = rt, turn_id, reply_index
+        self._sent = rt.store.sent_parts(turn_id)
+
+    def is_sent(self, part: int) -> bool:
+        return f"{self._reply}:{part}" in self._sent
+
+    def mark_sent(self, part: int) -> None:
+        self._rt.store.mark_sent(self._turn_id, f"{self._reply}:{part}")
+        self._sent.add(f"{self._reply}:{part}")
+
+
+def deliver(rt: Runtime, result: dict[str, Any] | None, plan_json: dict[str, Any]) -> bool:
+    """Send the turn's replies and end it. Returns True when more messages are waiting.
+
+    Raises `TransientSendError` for the task to retry; parts already sent are not sent again.
+    """
+    plan = TurnPlan.model_validate(plan_json)
+    key = plan.key
+    if not rt.store.is_current(key, plan.turn_id) or (result or {}).get("skipped"):
+        return False
+    rt.store.extend(key, plan.turn_id)
+    replies = [(notice, True) for notice in plan.notices]
+    answer = ""
+    if result is not None:
+        answer = clean_reply(result.get("text") or "")
+        if result.get("error"):
+            log.warning("turn %s: engine error: %s", plan.turn_id, result["error"])
+        replies.append((answer, False) if answer else (text(Text.APOLOGY, plan.language), True))
+    adapter = rt.adapter(key.platform)
+    for index, (body, is_notice) in enumerate(replies):
+        reply = Reply(key=key, in_reply_to=plan.in_reply_to, text=body, language=plan.language,
+                      is_notice=is_notice, reply_context=plan.reply_context)
+        try:
+            rt.run(adapter.send(reply, _TurnDeliveryLog(rt, plan.turn_id, index)))
+        except PermanentSendError as exc:
+            log.error("turn %s: reply refused by %s: %s", plan.turn_id, key.platform, exc)
+            break
+    if rt.store.mark_done_once(plan.turn_id):
+        rt.store.set_language(key, plan.language, rt.settings.history_ttl_seconds)
+        if plan.needs_model:
+            entries = [HistoryEntry(role="user", text=plan.user_text, image_ids=plan.image_ids,
+                                    language=plan.language)]
+            if answer:
+                entries.append(HistoryEntry(role="assistant", text=answer,
+                                            language=plan.language))
+            rt.history.append(key, *entries)
+    rt.store.finish_turn(key, plan.turn_id)
+    return rt.store.has_work(key)
+
+
+def keep_typing(rt: Runtime, plan: TurnPlan, started: float) -> bool:
+    """Refresh the typing indicator; True while the turn is still being answered."""
+    if time.time() - started > rt.settings.turn_timeout_seconds:
+        return False
+    if not rt.store.is_current(plan.key, plan.turn_id):
+        return False
+    _typing(rt, plan)
+    return True

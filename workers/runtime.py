@@ -1,0 +1,96 @@
+"""What a worker process holds: one Redis client, the stores, and per-thread adapters and loops.
+
+Celery's threads pool runs tasks on long-lived threads. Each thread gets its own asyncio event
+loop and its own adapter instances, because a python-telegram-bot `Bot` (and any async HTTP
+client) is bound to the loop it was created in. The engine is one per process, loaded on first
+use, after any fork.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Coroutine
+from functools import cached_property
+from typing import Any, TypeVar
+
+import redis
+
+from adapters.base import BaseAdapter, adapter_class
+from bot.messages import Platform
+from bot.settings import Settings, get_settings
+from storage.conversations import ConversationStore, WorkerRegistry
+from storage.history import RedisHistory
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._local = threading.local()
+        self._engine_lock = threading.Lock()
+        self._engine: Any = None
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.settings.effective_redis_url)
+
+    @cached_property
+    def store(self) -> ConversationStore:
+        return ConversationStore(self.redis, turn_ttl=self.settings.turn_timeout_seconds)
+
+    @cached_property
+    def history(self) -> RedisHistory:
+        return RedisHistory(self.redis, ttl=self.settings.history_ttl_seconds,
+                            max_turns=self.settings.history_max_turns)
+
+    @cached_property
+    def workers(self) -> WorkerRegistry:
+        return WorkerRegistry(self.redis)
+
+    # --- async, per thread ---------------------------------------------------------------------
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        runner = getattr(self._local, "runner", None)
+        if runner is None:
+            runner = self._local.runner = asyncio.Runner()
+        return runner.run(coro)
+
+    def adapter(self, platform: Platform) -> BaseAdapter:
+        adapters = getattr(self._local, "adapters", None)
+        if adapters is None:
+            adapters = self._local.adapters = {}
+        if platform not in adapters:
+            adapters[platform] = adapter_class(platform)(self.settings)
+        return adapters[platform]
+
+    # --- the model -----------------------------------------------------------------------------
+    def engine(self) -> Any:
+        """The process's batching engine, loaded on first use (never in the web process)."""
+        with self._engine_lock:
+            if self._engine is None:
+                from workers.engines.batching import BatchingEngine
+                from workers.engines.transformers import TransformersEngine
+
+                s = self.settings
+                engine = TransformersEngine(s.model_id, s.processor_id, device=s.engine_device,
+                                            max_image_pixels=s.max_image_pixels)
+                log.info("loading model %s", s.model_id)
+                engine.load()
+                self._engine = BatchingEngine(engine, max_batch=s.engine_max_batch_size,
+                                              max_wait=s.engine_max_wait_ms / 1000)
+            return self._engine
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = Runtime(get_settings())
+        return _runtime

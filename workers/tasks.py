@@ -1,0 +1,75 @@
+"""Celery tasks: thin wrappers over `workers.pipeline`, which holds the logic."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from celery import chain
+from celery.exceptions import MaxRetriesExceededError
+
+from adapters.base import TransientSendError
+from bot.conversation import TurnPlan
+from bot.messages import ConversationKey
+from workers import lifecycle  # noqa: F401  (worker signals)
+from workers import pipeline
+from workers.celery_app import INFERENCE_QUEUE, IO_QUEUE, app
+from workers.runtime import runtime
+
+log = logging.getLogger(__name__)
+
+#: A reply that cannot be sent after this many tries is given up (the turn still ends).
+MAX_SEND_RETRIES = 8
+
+
+@app.task(bind=True, name="workers.tasks.process_conversation", max_retries=None)
+def process_conversation(self: Any, key: dict[str, Any]) -> str:
+    """Start the conversation's next turn, if it has waiting messages and none in flight."""
+    rt = runtime()
+    step = pipeline.prepare(rt, ConversationKey.model_validate(key))
+    if step.kind == "wait":
+        raise self.retry(countdown=step.countdown)
+    if step.kind == "generate":
+        chain(
+            generate_reply.s(step.request).set(queue=INFERENCE_QUEUE),
+            deliver_reply.s(step.plan).set(queue=IO_QUEUE),
+        ).apply_async()
+        keep_typing.apply_async(args=[step.plan, time.time()],
+                                countdown=rt.settings.typing_interval_seconds)
+    elif step.kind == "deliver":
+        deliver_reply.apply_async(args=[None, step.plan], queue=IO_QUEUE)
+    return step.kind
+
+
+@app.task(name="workers.tasks.generate_reply")
+def generate_reply(request: dict[str, Any]) -> dict[str, Any]:
+    """Run the model on one request (queue "inference"); batched with its neighbours."""
+    return pipeline.generate(runtime(), request)
+
+
+@app.task(bind=True, name="workers.tasks.deliver_reply", max_retries=MAX_SEND_RETRIES)
+def deliver_reply(self: Any, result: dict[str, Any] | None, plan: dict[str, Any]) -> None:
+    """Send the answer, write the history, end the turn, start the next one."""
+    rt = runtime()
+    try:
+        more = pipeline.deliver(rt, result, plan)
+    except TransientSendError as exc:
+        try:
+            raise self.retry(countdown=exc.retry_after)
+        except MaxRetriesExceededError:
+            log.error("giving up sending turn %s: %s", plan.get("turn_id"), exc)
+            turn = TurnPlan.model_validate(plan)
+            rt.store.finish_turn(turn.key, turn.turn_id)
+            more = rt.store.has_work(turn.key)
+    if more:
+        process_conversation.apply_async(args=[plan["key"]], queue=IO_QUEUE)
+
+
+@app.task(name="workers.tasks.keep_typing")
+def keep_typing(plan: dict[str, Any], started: float) -> None:
+    """Refresh the typing indicator every few seconds while the turn is being answered."""
+    rt = runtime()
+    if pipeline.keep_typing(rt, TurnPlan.model_validate(plan), started):
+        keep_typing.apply_async(args=[plan, started],
+                                countdown=rt.settings.typing_interval_seconds)
