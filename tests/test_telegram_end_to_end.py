@@ -143,7 +143,9 @@ def test_start_greets_and_reset_clears_history(qwen_service, telegram):
 
     qwen_service.post_update(text_update(chat, "/reset"))
     calls = wait_replies(telegram, chat, 3)
-    assert calls[-1].params["text"] == text(Text.RESET_DONE, "ms")
+    language = redis.Redis.from_url(qwen_service.redis_url).get(
+        f"sealion:conv:{key.as_path()}:lang").decode()
+    assert calls[-1].params["text"] == text(Text.RESET_DONE, language)
     assert history.load(key) == []
 
 
@@ -213,10 +215,12 @@ def test_flood_control_is_honoured(qwen_service, telegram):
 
 def test_formatting_error_never_loses_the_reply(qwen_service, telegram):
     chat = new_chat_id()
-    telegram.fail_next("sendMessage", status=400,
+    telegram.fail_next("sendMessage", status=400, retry_after=None,
                        description="Bad Request: can't parse entities: unexpected end tag")
     qwen_service.post_update(text_update(chat, "Tolong jelaskan tentang rendang."))
     [reply] = wait_replies(telegram, chat, 1)
+    refused = [c for c in telegram.calls_to("sendMessage") if c.status == 400]
+    assert len(refused) == 1 and refused[0].params["parse_mode"] == "HTML"
     assert "parse_mode" not in reply.params  # resent as plain text
 
 
@@ -240,6 +244,9 @@ def test_long_answer_is_split_under_the_limit(deploy, telegram):
     time.sleep(3.0)
     parts = sent_to(telegram, chat)
     assert len(parts) >= 2
+    # Generation takes seconds here: the typing indicator was refreshed meanwhile.
+    typing = sent_to(telegram, chat, "sendChatAction")
+    assert len(typing) >= 2 and all(c.params["action"] == "typing" for c in typing)
     for part in parts:
         body = part.params["text"]
         size = visible_length(body) if part.params.get("parse_mode") else len(body)
