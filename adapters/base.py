@@ -23,8 +23,11 @@ one event loop. Every adapter takes its base URL from the settings, so a test or
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import ClassVar, Protocol
+
+from adapters.textsplit import split_text
 
 from bot.messages import ConversationKey, InboundMessage, Platform, Reply
 from bot.settings import Settings
@@ -35,7 +38,12 @@ class AdapterError(Exception):
 
 
 class SignatureError(AdapterError):
-    status_code: ClassVar[int] = 403
+    status_code: int = 403
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        if status_code is not None:
+            self.status_code = status_code
 
 
 class MissingSignature(SignatureError):
@@ -74,6 +82,14 @@ class PermanentSendError(SendError):
     """Retrying cannot help: log it and stop."""
 
 
+@dataclass(frozen=True)
+class OutgoingPart:
+    """One message to send: a piece of a notice (plain) or of the answer (formatted)."""
+
+    text: str
+    formatted: bool
+
+
 class DeliveryLog(Protocol):
     """Remembers which parts of a reply went out, so that a retried send skips them."""
 
@@ -84,8 +100,9 @@ class DeliveryLog(Protocol):
 
 class BaseAdapter(ABC):
     platform: ClassVar[Platform]
-    #: The longest text one message may carry on this platform.
+    #: The longest text one message may carry on this platform, measured by `text_length`.
     max_text_length: ClassVar[int]
+    text_length: ClassVar[Callable[[str], int]] = staticmethod(len)
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -111,13 +128,39 @@ class BaseAdapter(ABC):
         Raises `PayloadError` for a body that is not valid JSON or not the platform's shape.
         """
 
+    def challenge(self, params: Mapping[str, str]) -> str:
+        """Answer the platform's webhook verification (GET); `SignatureError` when refused."""
+        raise SignatureError("this platform has no webhook verification handshake", 405)
+
+    def format_answer(self, markdown: str) -> str:
+        """The model's Markdown as this platform shows it (before splitting)."""
+        return markdown
+
+    def parts(self, reply: Reply) -> list[OutgoingPart]:
+        """The reply as messages within the platform's limit; indices are stable across retries."""
+        limit, length = self.max_text_length, type(self).text_length
+        out = [OutgoingPart(piece, False) for notice in reply.notices
+               for piece in split_text(notice, limit, length=length)]
+        if reply.text.strip():
+            out += [OutgoingPart(piece, True)
+                    for piece in split_text(self.format_answer(reply.text), limit, length=length)]
+        return out
+
+    def typing_interval(self) -> float:
+        """How often `indicate_typing` should be repeated while the model works."""
+        return self.settings.typing_interval_seconds
+
+    async def language_hint(self, key: ConversationKey) -> str | None:
+        """The user's language as the platform knows it, asked on first contact (may call out)."""
+        return None
+
     @abstractmethod
     async def fetch_media(self, ref: str, size: int | None = None) -> bytes:
         """Download an attachment; `MediaTooLarge` beyond the byte limit."""
 
     @abstractmethod
     async def send(self, reply: Reply, log: DeliveryLog) -> None:
-        """Send the reply, split to the platform's limit, skipping parts `log` has sent.
+        """Send `self.parts(reply)` in order, skipping the indices `log` has marked sent.
 
         Raises `TransientSendError` (retry later) or `PermanentSendError`.
         """

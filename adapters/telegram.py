@@ -25,13 +25,13 @@ from adapters.base import (
     MediaError,
     MediaTooLarge,
     MissingSignature,
+    OutgoingPart,
     PayloadError,
     PermanentSendError,
     TransientSendError,
     register,
 )
 from adapters.telegram_html import markdown_to_telegram_html, visible_length
-from adapters.textsplit import split_text
 from bot.messages import (
     Attachment,
     ConversationKey,
@@ -232,23 +232,22 @@ class TelegramAdapter(BaseAdapter):
 
     async def send(self, reply: Reply, log_: DeliveryLog) -> None:
         bot = await self.bot()
-        parts = split_text(reply.text, self.max_text_length)
-        context = reply.reply_context
-        for index, part in enumerate(parts):
+        for index, part in enumerate(self.parts(reply)):
             if log_.is_sent(index):
                 continue
-            await self._send_part(bot, reply, part, first=index == 0, context=context)
+            await self._send_part(bot, reply, part, first=index == 0)
             log_.mark_sent(index)
 
-    async def _send_part(self, bot: telegram.Bot, reply: Reply, part: str, *, first: bool,
-                         context: dict) -> None:
+    async def _send_part(self, bot: telegram.Bot, reply: Reply, part: OutgoingPart, *,
+                         first: bool) -> None:
+        context = reply.reply_context
         kwargs: dict[str, Any] = {"chat_id": int(reply.key.chat_id)}
         if context.get("thread_id") is not None:
             kwargs["message_thread_id"] = context["thread_id"]
         if first and not context.get("private", True) and reply.in_reply_to.isdigit():
             kwargs["reply_parameters"] = telegram.ReplyParameters(
                 message_id=int(reply.in_reply_to), allow_sending_without_reply=True)
-        html = None if reply.is_notice else markdown_to_telegram_html(part)
+        html = markdown_to_telegram_html(part.text) if part.formatted else None
         if html is not None and (not html.strip() or visible_length(html) > self.max_text_length):
             html = None
         for attempt in range(3):
@@ -262,7 +261,7 @@ class TelegramAdapter(BaseAdapter):
                         # Never lose a reply to formatting: send the same part as plain text.
                         log.warning("telegram rejected HTML (%s); sending plain text", exc.message)
                         html = None
-                await bot.send_message(text=part, **kwargs)
+                await bot.send_message(text=part.text, **kwargs)
                 return
             except RetryAfter as exc:
                 wait = _seconds(exc.retry_after)

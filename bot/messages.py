@@ -85,11 +85,14 @@ class InboundMessage(_Frozen):
 
 
 class Reply(_Frozen):
+    """Everything the bot says for one turn, sent in order: its own notices, then the answer."""
+
     key: ConversationKey
     #: The platform message id being answered (the last message of the turn).
     in_reply_to: str
-    text: str
     language: str
-    #: Text the bot wrote itself (a greeting, an apology): sent as plain text.
-    is_notice: bool = False
+    #: Texts the bot wrote itself (a greeting, an apology): sent as plain text.
+    notices: tuple[str, ...] = ()
+    #: The model's answer, in Markdown; empty when there is none.
+    text: str = ""
     reply_context: dict[str, Any] = Field(default_factory=dict)

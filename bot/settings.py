@@ -70,6 +70,19 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
 
+    # --- LINE --------------------------------------------------------------------------------
+    line_channel_secret: SecretStr | None = None
+    line_channel_access_token: SecretStr | None = None
+    line_api_base_url: str = "https://api.line.me"
+    line_data_api_base_url: str = "https://api-data.line.me"
+
+    # --- WhatsApp Cloud API --------------------------------------------------------------------
+    whatsapp_access_token: SecretStr | None = None
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_api_base_url: str = "https://graph.facebook.com/v23.0"
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.celery_visibility_timeout <= self.celery_task_time_limit:
@@ -90,6 +103,15 @@ class Settings(BaseSettings):
         return bool(self.telegram_bot_token and self.telegram_bot_token.get_secret_value())
 
     @property
+    def line_enabled(self) -> bool:
+        return _set(self.line_channel_secret) and _set(self.line_channel_access_token)
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        return (_set(self.whatsapp_access_token) and _set(self.whatsapp_app_secret)
+                and bool(self.whatsapp_phone_number_id))
+
+    @property
     def telegram_bot_id(self) -> str:
         """The bot's numeric id: the part of the token before the colon."""
         assert self.telegram_bot_token is not None
@@ -98,6 +120,10 @@ class Settings(BaseSettings):
     @property
     def effective_redis_url(self) -> str:
         return self.redis_url or "redis://127.0.0.1:6379/0"
+
+
+def _set(secret: SecretStr | None) -> bool:
+    return bool(secret and secret.get_secret_value())
 
 
 @lru_cache

@@ -62,3 +62,14 @@ async def receive(platform: Platform, request: Request,
         await run_in_threadpool(_accept_all, inbox, request.app.state.celery, messages,
                                 request.app.state.settings.album_window_seconds)
     return Response(status_code=200)
+
+
+@router.get("/{platform}")
+async def verify_subscription(platform: Platform, request: Request) -> Response:
+    """The platform's verification handshake (WhatsApp's hub.challenge); 403 when refused."""
+    adapter = _adapter(platform, request)
+    try:
+        challenge = adapter.challenge(request.query_params)
+    except SignatureError as exc:
+        raise HTTPException(exc.status_code, "verification refused") from None
+    return Response(challenge, media_type="text/plain")

@@ -7,7 +7,11 @@ on a free port, builds random-weight checkpoints of both model architectures off
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import itertools
+import json
 import os
 import secrets
 from collections.abc import Iterator
@@ -25,6 +29,12 @@ from tests.helpers.services import WorkerProcess  # noqa: E402
 SPECS = Path(__file__).resolve().parents[1].parent / "shared" / "specs"
 TELEGRAM_TOKEN = "7000001:AAtest-token-for-the-stand-in"
 WEBHOOK_SECRET = secrets.token_urlsafe(24)
+LINE_SECRET = secrets.token_hex(16)
+LINE_TOKEN = "line-test-token"
+WHATSAPP_TOKEN = "wa-test-token"
+WHATSAPP_APP_SECRET = secrets.token_hex(16)
+WHATSAPP_VERIFY_TOKEN = secrets.token_urlsafe(12)
+WHATSAPP_PHONE_ID = "106540352242922"
 ARCHITECTURES = ("qwen3_vl", "gemma3")
 
 _chat_ids = itertools.count(1001)
@@ -62,6 +72,41 @@ def telegram(telegram_api):
 
 
 @pytest.fixture(scope="session")
+def line_api() -> Iterator:
+    from tests.helpers.line_api import LineStandIn
+
+    spec = SPECS / "line" / "messaging-api.yml"
+    stand_in = LineStandIn(LINE_TOKEN, spec_path=spec if spec.exists() else None).start()
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture()
+def line(line_api):
+    line_api.reset()
+    yield line_api
+    assert line_api.spec_errors == [], line_api.spec_errors
+
+
+@pytest.fixture(scope="session")
+def whatsapp_api() -> Iterator:
+    from tests.helpers.whatsapp_api import WhatsAppStandIn
+
+    spec = SPECS / "whatsapp" / "business-messaging-api_v23.0.yaml"
+    stand_in = WhatsAppStandIn(WHATSAPP_TOKEN, WHATSAPP_PHONE_ID,
+                               spec_path=spec if spec.exists() else None).start()
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture()
+def whatsapp(whatsapp_api):
+    whatsapp_api.reset()
+    yield whatsapp_api
+    assert whatsapp_api.spec_errors == [], whatsapp_api.spec_errors
+
+
+@pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from tests.helpers.checkpoints import build_tiny_gemma3, build_tiny_qwen3_vl
 
@@ -74,14 +119,25 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def service_env(redis_url: str, telegram_base: str, model: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MODEL_"))}
+def service_env(redis_url: str, model: Path, *, telegram: str, line: str, whatsapp: str,
+                **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TELEGRAM_", "LINE_", "WHATSAPP_", "MODEL_"))}
     env.update(
         REDIS_URL=redis_url,
         ENVIRONMENT="test",
         TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
         TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        TELEGRAM_API_BASE_URL=telegram_base,
+        TELEGRAM_API_BASE_URL=telegram,
+        LINE_CHANNEL_SECRET=LINE_SECRET,
+        LINE_CHANNEL_ACCESS_TOKEN=LINE_TOKEN,
+        LINE_API_BASE_URL=line,
+        LINE_DATA_API_BASE_URL=line,
+        WHATSAPP_ACCESS_TOKEN=WHATSAPP_TOKEN,
+        WHATSAPP_APP_SECRET=WHATSAPP_APP_SECRET,
+        WHATSAPP_VERIFY_TOKEN=WHATSAPP_VERIFY_TOKEN,
+        WHATSAPP_PHONE_NUMBER_ID=WHATSAPP_PHONE_ID,
+        WHATSAPP_API_BASE_URL=f"{whatsapp}/v23.0",
         MODEL_ID=str(model),
         MAX_NEW_TOKENS="16",
         ALBUM_WINDOW_SECONDS="1.0",
@@ -131,20 +187,41 @@ class Deployment:
         headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
         return self.client.post("/webhooks/telegram", json=update, headers=headers, **kw)
 
+    def post_line(self, body: dict | bytes, signature: str | None = "sign"):
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if signature == "sign":
+            digest = hmac.new(LINE_SECRET.encode(), raw, hashlib.sha256).digest()
+            headers["X-Line-Signature"] = base64.b64encode(digest).decode()
+        elif signature is not None:
+            headers["X-Line-Signature"] = signature
+        return self.client.post("/webhooks/line", content=raw, headers=headers)
+
+    def post_whatsapp(self, body: dict | bytes, signature: str | None = "sign"):
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if signature == "sign":
+            digest = hmac.new(WHATSAPP_APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+            headers["X-Hub-Signature-256"] = f"sha256={digest}"
+        elif signature is not None:
+            headers["X-Hub-Signature-256"] = signature
+        return self.client.post("/webhooks/whatsapp", content=raw, headers=headers)
+
 
 _databases = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-def deploy(redis_server, telegram_api, checkpoints, tmp_path_factory):
+def deploy(redis_server, telegram_api, line_api, whatsapp_api, checkpoints, tmp_path_factory):
     """A factory of isolated deployments; each is stopped at the end of the session."""
     started: list[Deployment] = []
     logs = tmp_path_factory.mktemp("logs")
 
     def make(model: str = "qwen3_vl", **extra: str) -> Deployment:
         db = next(_databases)
-        env = service_env(f"{redis_server.url[:-2]}/{db}", telegram_api.base_url,
-                          checkpoints[model], **extra)
+        env = service_env(f"{redis_server.url[:-2]}/{db}", checkpoints[model],
+                          telegram=telegram_api.base_url, line=line_api.base_url,
+                          whatsapp=whatsapp_api.base_url, **extra)
         deployment = Deployment(env, logs / f"worker-{db}-{model}.log").start()
         started.append(deployment)
         return deployment

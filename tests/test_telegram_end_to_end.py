@@ -285,5 +285,16 @@ def test_health_and_readiness(qwen_service, deploy):
 
 
 def test_disabled_platform_webhook_is_404(qwen_service):
-    assert qwen_service.client.post("/webhooks/line", json={"events": []}).status_code == 404
-    assert qwen_service.client.post("/webhooks/nope", json={}).status_code in (404, 422)
+    from fastapi.testclient import TestClient
+
+    from bot.app import create_app
+
+    telegram_only = qwen_service.settings.model_copy(update={
+        "line_channel_secret": None, "whatsapp_access_token": None})
+    with TestClient(create_app(telegram_only)) as client:
+        assert client.post("/webhooks/line", json={"events": []}).status_code == 404
+        assert client.post("/webhooks/whatsapp", json={"entry": []}).status_code == 404
+        assert client.get("/webhooks/whatsapp", params={"hub.mode": "subscribe"}).status_code \
+            == 404
+        assert client.post("/webhooks/nope", json={}).status_code in (404, 422)
+        assert client.get("/readyz").json()["platforms"] == ["telegram"]

@@ -58,13 +58,23 @@ def prepare(rt: Runtime, key: ConversationKey) -> Step:
         return Step("wait", countdown=min(state.retry_after + 0.5, s.turn_timeout_seconds))
     assert state.turn_id is not None
     messages = rt.store.turn_messages(key)
-    plan = plan_turn(state.turn_id, messages, current_language=rt.store.language(key),
+    current = rt.store.language(key)
+    adapter = rt.adapter(key.platform)
+    if current is None and not any(m.language_hint for m in messages):
+        # First contact on a platform whose messages carry no language (LINE): ask the profile.
+        try:
+            hint = rt.run(adapter.language_hint(key))
+        except Exception as exc:
+            log.info("language hint unavailable: %s", exc)
+            hint = None
+        if hint:
+            messages = [m.model_copy(update={"language_hint": hint}) for m in messages]
+    plan = plan_turn(state.turn_id, messages, current_language=current,
                      default_language=s.default_language)
     log.info("turn %s: %d message(s) for %s", plan.turn_id, len(messages), key.as_path())
     if plan.reset:
         rt.history.clear(key)
 
-    adapter = rt.adapter(key.platform)
     if plan.needs_model:
         _typing(rt, plan)
     notices = list(plan.notices)
@@ -150,16 +160,18 @@ def generate(rt: Runtime, request: dict[str, Any]) -> dict[str, Any]:
 
 
 class _TurnDeliveryLog:
-    def __init__(self, rt: Runtime, turn_id: str, reply_index: int) -> None:
-        self._rt, self._turn_id, self._reply = rt, turn_id, reply_index
+    """Which parts of the turn's reply went out, kept in Redis under the turn id."""
+
+    def __init__(self, rt: Runtime, turn_id: str) -> None:
+        self._rt, self._turn_id = rt, turn_id
         self._sent = rt.store.sent_parts(turn_id)
 
     def is_sent(self, part: int) -> bool:
-        return f"{self._reply}:{part}" in self._sent
+        return str(part) in self._sent
 
     def mark_sent(self, part: int) -> None:
-        self._rt.store.mark_sent(self._turn_id, f"{self._reply}:{part}")
-        self._sent.add(f"{self._reply}:{part}")
+        self._rt.store.mark_sent(self._turn_id, str(part))
+        self._sent.add(str(part))
 
 
 def deliver(rt: Runtime, result: dict[str, Any] | None, plan_json: dict[str, Any]) -> bool:
@@ -172,22 +184,20 @@ def deliver(rt: Runtime, result: dict[str, Any] | None, plan_json: dict[str, Any
     if not rt.store.is_current(key, plan.turn_id) or (result or {}).get("skipped"):
         return False
     rt.store.extend(key, plan.turn_id)
-    replies = [(notice, True) for notice in plan.notices]
+    notices = list(plan.notices)
     answer = ""
     if result is not None:
         answer = clean_reply(result.get("text") or "")
         if result.get("error"):
             log.warning("turn %s: engine error: %s", plan.turn_id, result["error"])
-        replies.append((answer, False) if answer else (text(Text.APOLOGY, plan.language), True))
-    adapter = rt.adapter(key.platform)
-    for index, (body, is_notice) in enumerate(replies):
-        reply = Reply(key=key, in_reply_to=plan.in_reply_to, text=body, language=plan.language,
-                      is_notice=is_notice, reply_context=plan.reply_context)
-        try:
-            rt.run(adapter.send(reply, _TurnDeliveryLog(rt, plan.turn_id, index)))
-        except PermanentSendError as exc:
-            log.error("turn %s: reply refused by %s: %s", plan.turn_id, key.platform, exc)
-            break
+        if not answer:
+            notices.append(text(Text.APOLOGY, plan.language))
+    reply = Reply(key=key, in_reply_to=plan.in_reply_to, language=plan.language,
+                  notices=tuple(notices), text=answer, reply_context=plan.reply_context)
+    try:
+        rt.run(rt.adapter(key.platform).send(reply, _TurnDeliveryLog(rt, plan.turn_id)))
+    except PermanentSendError as exc:
+        log.error("turn %s: reply refused by %s: %s", plan.turn_id, key.platform, exc)
     if rt.store.mark_done_once(plan.turn_id):
         rt.store.set_language(key, plan.language, rt.settings.history_ttl_seconds)
         if plan.needs_model:

@@ -35,8 +35,9 @@ def process_conversation(self: Any, key: dict[str, Any]) -> str:
             generate_reply.s(step.request).set(queue=INFERENCE_QUEUE),
             deliver_reply.s(step.plan).set(queue=IO_QUEUE),
         ).apply_async()
+        key = ConversationKey.model_validate(key)
         keep_typing.apply_async(args=[step.plan, time.time()],
-                                countdown=rt.settings.typing_interval_seconds)
+                                countdown=rt.adapter(key.platform).typing_interval())
     elif step.kind == "deliver":
         deliver_reply.apply_async(args=[None, step.plan], queue=IO_QUEUE)
     return step.kind
@@ -56,7 +57,9 @@ def deliver_reply(self: Any, result: dict[str, Any] | None, plan: dict[str, Any]
         more = pipeline.deliver(rt, result, plan)
     except TransientSendError as exc:
         try:
-            raise self.retry(countdown=exc.retry_after)
+            # Back off: the platform's own retry-after, doubled on every further refusal.
+            countdown = min(exc.retry_after * 2 ** self.request.retries, 300)
+            raise self.retry(countdown=countdown)
         except MaxRetriesExceededError:
             log.error("giving up sending turn %s: %s", plan.get("turn_id"), exc)
             turn = TurnPlan.model_validate(plan)
@@ -70,6 +73,7 @@ def deliver_reply(self: Any, result: dict[str, Any] | None, plan: dict[str, Any]
 def keep_typing(plan: dict[str, Any], started: float) -> None:
     """Refresh the typing indicator every few seconds while the turn is being answered."""
     rt = runtime()
-    if pipeline.keep_typing(rt, TurnPlan.model_validate(plan), started):
+    turn = TurnPlan.model_validate(plan)
+    if pipeline.keep_typing(rt, turn, started):
         keep_typing.apply_async(args=[plan, started],
-                                countdown=rt.settings.typing_interval_seconds)
+                                countdown=rt.adapter(turn.key.platform).typing_interval())

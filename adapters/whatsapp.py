@@ -1,0 +1,218 @@
+"""WhatsApp Cloud API over plain httpx (pywa cannot change its base URL).
+
+Webhooks are verified with `X-Hub-Signature-256` over the raw body; the subscription handshake
+echoes `hub.challenge`. Users are keyed by `wa_id`, or by the business-scoped user id when a
+payload carries no phone number. Statuses (sent, delivered, read, failed) are never answered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from adapters.base import (
+    BadSignature,
+    BaseAdapter,
+    DeliveryLog,
+    MediaError,
+    MediaTooLarge,
+    MissingSignature,
+    PayloadError,
+    PermanentSendError,
+    SignatureError,
+    TransientSendError,
+    register,
+)
+from adapters.markup import markdown_to_whatsapp
+from bot.messages import (
+    Attachment,
+    ConversationKey,
+    InboundMessage,
+    MessageKind,
+    Platform,
+    Reply,
+)
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+#: The user has not written in 24 hours: free-form messages are refused. Log and stop.
+OUTSIDE_WINDOW = 131047
+#: Throughput limits: retry with backoff.
+THROTTLED = {130429, 131056, 80007, 4, 613}
+_UNSUPPORTED = {"sticker", "audio", "voice", "video", "document", "location", "contacts",
+                "unsupported", "interactive", "button", "order"}
+TYPING_SECONDS = 20.0  # the indicator lasts 25 s or until the reply
+
+
+@register
+class WhatsAppAdapter(BaseAdapter):
+    platform = Platform.WHATSAPP
+    max_text_length: ClassVar[int] = 4096
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        assert settings.whatsapp_access_token and settings.whatsapp_app_secret
+        self._token = settings.whatsapp_access_token.get_secret_value()
+        self._secret = settings.whatsapp_app_secret.get_secret_value().encode()
+        self._base = settings.whatsapp_api_base_url.rstrip("/")
+        self._client: httpx.AsyncClient | None = None
+
+    @classmethod
+    def enabled(cls, settings: Settings) -> bool:
+        return settings.whatsapp_enabled
+
+    @property
+    def bot_id(self) -> str:
+        return str(self.settings.whatsapp_phone_number_id)
+
+    # --- webhook side (pure) -------------------------------------------------------------------
+    def challenge(self, params: Mapping[str, str]) -> str:
+        expected = self.settings.whatsapp_verify_token
+        token = params.get("hub.verify_token") or ""
+        if (params.get("hub.mode") != "subscribe" or expected is None
+                or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode())):
+            raise SignatureError("wrong hub.verify_token", 403)
+        return params.get("hub.challenge") or ""
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        given = headers.get(SIGNATURE_HEADER)
+        if not given:
+            raise MissingSignature(f"missing {SIGNATURE_HEADER}")
+        expected = "sha256=" + hmac.new(self._secret, body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(given.strip().lower().encode(), expected.encode()):
+            raise BadSignature(f"wrong {SIGNATURE_HEADER}")
+
+    def parse(self, body: bytes) -> list[InboundMessage]:
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise PayloadError(f"malformed JSON: {exc}") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("entry"), list):
+            raise PayloadError("not a WhatsApp webhook: no entry list")
+        messages = []
+        for entry in data["entry"]:
+            for change in (entry or {}).get("changes") or []:
+                value = (change or {}).get("value") or {}
+                if change.get("field") != "messages" or not isinstance(value, dict):
+                    continue
+                contacts = {c.get("wa_id") or c.get("user_id"): c
+                            for c in value.get("contacts") or [] if isinstance(c, dict)}
+                phone_id = str((value.get("metadata") or {}).get("phone_number_id")
+                               or self.bot_id)
+                for message in value.get("messages") or []:
+                    inbound = self._to_inbound(message, contacts, phone_id)
+                    if inbound is not None:
+                        messages.append(inbound)
+        return messages
+
+    def _to_inbound(self, message: dict[str, Any], contacts: dict[str, Any],
+                    phone_id: str) -> InboundMessage | None:
+        if not isinstance(message, dict) or not message.get("id"):
+            return None
+        user = message.get("from") or message.get("from_user_id")
+        if not user:
+            return None
+        contact = contacts.get(user) or {}
+        key = ConversationKey(platform=Platform.WHATSAPP, bot_id=phone_id, chat_id=str(user),
+                              user_id=str(user))
+        context = {"to": str(user), "message_id": message["id"]}
+        if contact.get("user_id"):
+            context["user_id"] = contact["user_id"]
+        common: dict[str, Any] = dict(
+            key=key, event_id=message["id"], message_id=message["id"],
+            user_name=(contact.get("profile") or {}).get("name"),
+            sent_at=float(message.get("timestamp") or 0) or None, reply_context=context)
+        common = {k: v for k, v in common.items() if v is not None}
+        kind = message.get("type")
+        if kind == "text":
+            return InboundMessage(text=(message.get("text") or {}).get("body") or "", **common)
+        if kind == "image":
+            image = message.get("image") or {}
+            if not image.get("id"):
+                return None
+            return InboundMessage(text=image.get("caption") or "", attachments=(Attachment(
+                ref=image["id"], mime_type=image.get("mime_type")),), **common)
+        if kind in _UNSUPPORTED:
+            return InboundMessage(kind=MessageKind.UNSUPPORTED, **common)
+        return None  # reactions, system messages, ...
+
+    # --- worker side ---------------------------------------------------------------------------
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(30, connect=10),
+                headers={"Authorization": f"Bearer {self._token}"})
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def typing_interval(self) -> float:
+        return TYPING_SECONDS
+
+    def format_answer(self, markdown: str) -> str:
+        return markdown_to_whatsapp(markdown)
+
+    async def fetch_media(self, ref: str, size: int | None = None) -> bytes:
+        limit = self.settings.max_download_bytes
+        try:
+            info = await self._http().get(f"{self._base}/{ref}")
+            info.raise_for_status()
+            meta = info.json()
+            if int(meta.get("file_size") or 0) > limit:
+                raise MediaTooLarge(f"{meta['file_size']} bytes is over {limit}", limit)
+            # The URL lives about five minutes and needs the same bearer token: fetch it now.
+            download = await self._http().get(meta["url"])
+            download.raise_for_status()
+        except (httpx.HTTPError, KeyError, ValueError) as exc:
+            raise MediaError(f"WhatsApp media {ref}: {exc}") from exc
+        if len(download.content) > limit:
+            raise MediaTooLarge(f"{len(download.content)} bytes is over {limit}", limit)
+        return download.content
+
+    async def indicate_typing(self, key: ConversationKey, reply_context: dict) -> None:
+        message_id = reply_context.get("message_id")
+        if message_id:
+            await self._post({"messaging_product": "whatsapp", "status": "read",
+                              "message_id": message_id, "typing_indicator": {"type": "text"}})
+
+    async def send(self, reply: Reply, log_: DeliveryLog) -> None:
+        to = reply.reply_context.get("to") or reply.key.chat_id
+        for index, part in enumerate(self.parts(reply)):
+            if log_.is_sent(index):
+                continue
+            await self._post({"messaging_product": "whatsapp", "recipient_type": "individual",
+                              "to": to, "type": "text",
+                              "text": {"body": part.text, "preview_url": False}})
+            log_.mark_sent(index)
+
+    async def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        url = f"{self._base}/{self.settings.whatsapp_phone_number_id}/messages"
+        try:
+            response = await self._http().post(url, json=payload)
+        except httpx.HTTPError as exc:
+            raise TransientSendError(f"WhatsApp unreachable: {exc}", 2.0) from exc
+        if response.status_code == 200:
+            return response.json()
+        try:
+            error = response.json().get("error") or {}
+        except ValueError:
+            error = {}
+        code = int(error.get("code") or 0)
+        description = f"WhatsApp HTTP {response.status_code} code {code}: {error.get('message')}"
+        if code == OUTSIDE_WINDOW:
+            log.warning("outside the 24-hour window; not retried: %s", description)
+            raise PermanentSendError(description)
+        if code in THROTTLED or response.status_code == 429 or response.status_code >= 500:
+            raise TransientSendError(description, 4.0)
+        raise PermanentSendError(description)
