@@ -14,13 +14,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.language import choose_reply_language
 from bot.messages import Attachment, ConversationKey, InboundMessage, MessageKind
-from bot.texts import REPLY_INSTRUCTION, Text, text
+from bot.texts import (
+    LANGUAGE_NAMES,
+    REPLY_INSTRUCTION,
+    SUPPORTED_LANGUAGES,
+    Text,
+    normalise_language,
+    text,
+)
 
 
 class Command(StrEnum):
     START = "start"
     HELP = "help"
     RESET = "reset"
+    LANG = "lang"
 
 
 class TurnPlan(BaseModel):
@@ -35,6 +43,8 @@ class TurnPlan(BaseModel):
     notices: tuple[str, ...] = ()
     #: Forget the history before this turn's question (a /reset in the turn).
     reset: bool = False
+    #: A /lang in the turn: the language to pin, or "auto" to release the pin.
+    pin: str | None = None
     user_text: str = ""
     attachments: tuple[Attachment, ...] = ()
     #: Images of this turn once fetched and stored (history image ids).
@@ -59,17 +69,28 @@ def parse_command(message_text: str) -> tuple[Command | None, str]:
 
 
 def plan_turn(turn_id: str, messages: list[InboundMessage], *, current_language: str | None,
-              default_language: str) -> TurnPlan:
+              default_language: str, pinned: str | None = None) -> TurnPlan:
+    """Plan one turn. `pinned` is the conversation's /lang choice, which beats detection."""
     assert messages, "a turn has at least one message"
     last = messages[-1]
+    # A /lang in this turn changes the pin for the whole turn (the last one wins).
+    pin: str | None = None
+    for message in messages:
+        command, argument = parse_command(message.text)
+        if command == Command.LANG:
+            choice = argument.split()[0].lower() if argument.split() else ""
+            if choice == "auto":
+                pin, pinned = "auto", None
+            elif normalise_language(choice):
+                pin = pinned = normalise_language(choice)
     # The language of what the model will answer: the chat text after the last /reset.
     resets = [i for i, m in enumerate(messages) if parse_command(m.text)[0] == Command.RESET]
     after_reset = messages[resets[-1] + 1:] if resets else messages
     chat_texts = [m.text for m in after_reset
                   if m.kind == MessageKind.CHAT and parse_command(m.text)[0] is None and m.text]
     hint = next((m.language_hint for m in reversed(messages) if m.language_hint), None)
-    language = choose_reply_language(" ".join(chat_texts), current=current_language, hint=hint,
-                                     default=default_language)
+    language = pinned or choose_reply_language(" ".join(chat_texts), current=current_language,
+                                               hint=hint, default=default_language)
 
     notices: list[str] = []
     reset = False
@@ -82,10 +103,12 @@ def plan_turn(turn_id: str, messages: list[InboundMessage], *, current_language:
         if message.kind == MessageKind.UNSUPPORTED:
             notices.append(text(Text.UNSUPPORTED, language))
             continue
-        command, _ = parse_command(message.text)
+        command, argument = parse_command(message.text)
         if command in (Command.START, Command.HELP):
             notices.append(text(Text.GREETING if command == Command.START else Text.HELP,
                                 language))
+        elif command == Command.LANG:
+            notices.append(_lang_notice(argument, language))
         elif command == Command.RESET:
             reset = True
             user_texts.clear()
@@ -101,12 +124,23 @@ def plan_turn(turn_id: str, messages: list[InboundMessage], *, current_language:
         language=language,
         notices=tuple(notices),
         reset=reset,
+        pin=pin,
         user_text="\n".join(user_texts),
         attachments=tuple(attachments),
         in_reply_to=last.message_id,
         reply_context=last.reply_context,
         message_ids=tuple(m.message_id for m in messages),
     )
+
+
+def _lang_notice(argument: str, language: str) -> str:
+    choice = argument.split()[0].lower() if argument.split() else ""
+    if choice == "auto":
+        return text(Text.LANG_AUTO, language)
+    code = normalise_language(choice)
+    if code is None:
+        return text(Text.LANG_UNKNOWN, language, codes=", ".join(SUPPORTED_LANGUAGES))
+    return text(Text.LANG_SET, code, language=LANGUAGE_NAMES[code])
 
 
 def system_prompt(base: str, language: str) -> str:

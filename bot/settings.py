@@ -39,6 +39,9 @@ class Settings(BaseSettings):
 
     # --- conversation ------------------------------------------------------------------------
     default_language: str = "en"
+    #: Generate once more, with a firmer instruction, when an answer is confidently in another
+    #: language than the user's.
+    reply_language_check: bool = True
     #: Turns (a user message or a reply) kept per conversation.
     history_max_turns: int = Field(20, ge=0)
     #: Rough token budget for the history sent to the model (about 4 characters a token).

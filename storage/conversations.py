@@ -169,6 +169,10 @@ class ConversationStore:
         return bool(self._redis.set(self._keys.turn_done(turn_id), "1", nx=True,
                                     ex=self._marker_ttl))
 
+    def count(self, name: str, by: int = 1) -> int:
+        """Bump a service-wide counter (read by metrics)."""
+        return int(self._redis.incrby(self._keys.stat(name), by))
+
     # --- the conversation's reply language -------------------------------------------------------
     def language(self, key: ConversationKey) -> str | None:
         value = self._redis.get(self._keys.language(key))
@@ -176,6 +180,17 @@ class ConversationStore:
 
     def set_language(self, key: ConversationKey, language: str, ttl: int) -> None:
         self._redis.set(self._keys.language(key), language, ex=ttl)
+
+    def pinned_language(self, key: ConversationKey) -> str | None:
+        value = self._redis.get(self._keys.language_pin(key))
+        return _text(value) if value is not None else None
+
+    def pin_language(self, key: ConversationKey, language: str | None, ttl: int) -> None:
+        """Pin the reply language (/lang xx), or release it with None (/lang auto)."""
+        if language is None:
+            self._redis.delete(self._keys.language_pin(key))
+        else:
+            self._redis.set(self._keys.language_pin(key), language, ex=ttl)
 
 
 class WorkerRegistry:

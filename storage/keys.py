@@ -7,9 +7,11 @@
     sealion:conv:{conversation}:history             list of HistoryEntry JSON, oldest first
     sealion:conv:{conversation}:img:{image_id}      bytes: a downscaled JPEG from the history
     sealion:conv:{conversation}:lang                string: the conversation's reply language
+    sealion:conv:{conversation}:lang_pin            string: the language pinned with /lang
     sealion:turn:{turn_id}:sent                     set: indices of reply parts already sent
     sealion:turn:{turn_id}:done                     string: the turn's history was written
     sealion:workers                                 sorted set: worker name -> last heartbeat
+    sealion:stats:{name}                            integer: a counter (e.g. regenerations)
     sealion:bot:{platform}:{bot}:username           string: the bot's own username (getMe)
 
 `{conversation}` is `ConversationKey.as_path()`: platform:bot:chat:user.
@@ -53,11 +55,17 @@ class KeyBuilder:
     def language(self, key: ConversationKey) -> str:
         return self.conversation(key, "lang")
 
+    def language_pin(self, key: ConversationKey) -> str:
+        return self.conversation(key, "lang_pin")
+
     def turn_sent(self, turn_id: str) -> str:
         return f"{self.prefix}:turn:{turn_id}:sent"
 
     def turn_done(self, turn_id: str) -> str:
         return f"{self.prefix}:turn:{turn_id}:done"
+
+    def stat(self, name: str) -> str:
+        return f"{self.prefix}:stats:{name}"
 
     def workers(self) -> str:
         return f"{self.prefix}:workers"

@@ -149,6 +149,28 @@ def test_start_greets_and_reset_clears_history(qwen_service, telegram):
     assert history.load(key) == []
 
 
+def test_lang_command_pins_the_reply_language(qwen_service, telegram):
+    from bot.texts import LANGUAGE_NAMES
+
+    chat = new_chat_id()
+    language = redis.Redis.from_url(qwen_service.redis_url)
+    _, key = history_of(qwen_service, chat)
+
+    qwen_service.post_update(text_update(chat, "/lang th"))
+    [pinned] = wait_replies(telegram, chat, 1)
+    assert pinned.params["text"] == text(Text.LANG_SET, "th", language=LANGUAGE_NAMES["th"])
+    qwen_service.post_update(text_update(chat, "Hello there, how are you doing today my friend?"))
+    wait_replies(telegram, chat, 2)
+    assert language.get(f"sealion:conv:{key.as_path()}:lang") == b"th"  # detection ignored
+
+    qwen_service.post_update(text_update(chat, "/lang auto"))
+    released = wait_replies(telegram, chat, 3)[-1]
+    assert released.params["text"] == text(Text.LANG_AUTO, "th")
+    qwen_service.post_update(text_update(chat, "Hello there, how are you doing today my friend?"))
+    wait_replies(telegram, chat, 4)
+    assert language.get(f"sealion:conv:{key.as_path()}:lang") == b"en"
+
+
 def test_messages_sent_while_answering_join_the_next_turn(qwen_service, telegram):
     chat = new_chat_id()
     texts = ["Pertama, saya mau tanya.", "Kedua, tentang harga beras.", "Ketiga, di Jakarta."]

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from adapters.base import MediaError, MediaTooLarge, PermanentSendError
 from bot.conversation import TurnPlan, clean_reply, plan_turn, system_prompt
+from bot.language import CONFIDENT, clean, detect
 from bot.messages import ConversationKey, Reply
-from bot.texts import Text, text
+from bot.texts import REPLY_INSTRUCTION, Text, text
 from storage.history import HistoryEntry
 from workers.images import NotAnImage, downscale_to_jpeg
 from workers.runtime import Runtime
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 
 #: Only the newest images of a conversation go to the model as pixels; older ones as a mention.
 MAX_HISTORY_IMAGES = 3
+#: Answers shorter than this (in letters) are not checked for their language.
+MIN_CHECKED_LETTERS = 20
+#: A /lang choice outlives the history: people expect it to stick.
+PIN_TTL_SECONDS = 365 * 24 * 3600
 
 
 @dataclass
@@ -70,10 +75,14 @@ def prepare(rt: Runtime, key: ConversationKey) -> Step:
         if hint:
             messages = [m.model_copy(update={"language_hint": hint}) for m in messages]
     plan = plan_turn(state.turn_id, messages, current_language=current,
-                     default_language=s.default_language)
+                     default_language=s.default_language,
+                     pinned=rt.store.pinned_language(key))
     log.info("turn %s: %d message(s) for %s", plan.turn_id, len(messages), key.as_path())
     if plan.reset:
         rt.history.clear(key)
+    if plan.pin is not None:
+        rt.store.pin_language(key, None if plan.pin == "auto" else plan.pin,
+                              PIN_TTL_SECONDS)
 
     if plan.needs_model:
         _typing(rt, plan)
@@ -129,6 +138,7 @@ def _request(rt: Runtime, plan: TurnPlan) -> dict[str, Any]:
         "system": system_prompt(s.system_prompt, plan.language),
         "turns": turns,
         "max_new_tokens": s.max_new_tokens,
+        "language": plan.language,
     }
 
 
@@ -147,8 +157,15 @@ def generate(rt: Runtime, request: dict[str, Any]) -> dict[str, Any]:
                                   if (img := rt.history.image(key, i)) is not None))
             for t in request["turns"]
         )
-        result = rt.engine().generate(GenerationRequest(
-            system=request["system"], turns=turns, max_new_tokens=request["max_new_tokens"]))
+        model_request = GenerationRequest(system=request["system"], turns=turns,
+                                          max_new_tokens=request["max_new_tokens"])
+        result = rt.engine().generate(model_request)
+        target = request.get("language")
+        if target and rt.settings.reply_language_check and _wrong_language(result.text, target):
+            # Once more, with the instruction repeated in the user's own turn.
+            log.info("turn %s: answer not in %s; generating again", turn_id, target)
+            rt.store.count("regenerations")
+            result = rt.engine().generate(_firmer(model_request, target))
     except Exception as exc:  # an answer must come back, even if it is an error
         log.exception("turn %s: generation failed", turn_id)
         return {"text": "", "error": f"{type(exc).__name__}: {exc}"}
@@ -157,6 +174,26 @@ def generate(rt: Runtime, request: dict[str, Any]) -> dict[str, Any]:
              result.seconds)
     return {"text": result.text, "error": result.error, "prompt_tokens": result.prompt_tokens,
             "completion_tokens": result.completion_tokens, "seconds": result.seconds}
+
+
+def _wrong_language(answer: str, target: str) -> bool:
+    """True when the answer is confidently in another language than `target`."""
+    cleaned = clean_reply(answer)
+    if len(clean(cleaned)) < MIN_CHECKED_LETTERS:
+        return False
+    found = detect(cleaned)
+    return bool(found.language) and found.language != target and found.confidence >= CONFIDENT
+
+
+def _firmer(request: Any, target: str) -> Any:
+    from workers.engines.base import ChatTurn
+
+    instruction = REPLY_INSTRUCTION.get(target) or REPLY_INSTRUCTION["en"]
+    *earlier, last = request.turns
+    nudged = ChatTurn(role=last.role, text=f"{last.text}\n\n({instruction})".strip(),
+                      images=last.images)
+    return replace(request, system=f"{request.system}\n\n{instruction}",
+                   turns=(*earlier, nudged))
 
 
 class _TurnDeliveryLog:

@@ -66,3 +66,23 @@ def test_clean_reply():
     assert clean_reply("<think>hmm</think>\n\nJawapan.") == "Jawapan."
     assert clean_reply("  Hello  ") == "Hello"
     assert clean_reply("Partial <think>never closed") == "Partial"
+
+
+def test_lang_pins_and_releases_the_reply_language():
+    from bot.texts import LANGUAGE_NAMES, SUPPORTED_LANGUAGES
+
+    plan = plan_turn("t", [msg(1, "/lang th"), msg(2, "What should I eat in Bangkok today?")],
+                     current_language="en", default_language="en")
+    assert plan.pin == "th" and plan.language == "th"
+    assert plan.notices == (text(Text.LANG_SET, "th", language=LANGUAGE_NAMES["th"]),)
+    # a pinned conversation ignores detection
+    plan = plan_turn("t", [msg(1, "What should I eat in Bangkok today?")],
+                     current_language="th", default_language="en", pinned="th")
+    assert plan.language == "th" and plan.pin is None
+    plan = plan_turn("t", [msg(1, "/lang auto")], current_language="th", default_language="en",
+                     pinned="th")
+    assert plan.pin == "auto" and plan.notices == (text(Text.LANG_AUTO, "th"),)
+    plan = plan_turn("t", [msg(1, "/lang klingon")], current_language="ms",
+                     default_language="en")
+    assert plan.pin is None
+    assert plan.notices == (text(Text.LANG_UNKNOWN, "ms", codes=", ".join(SUPPORTED_LANGUAGES)),)

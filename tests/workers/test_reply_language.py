@@ -1,0 +1,89 @@
+"""The reply-language check: one regeneration, with a firmer instruction, when an answer is
+confidently in the wrong language. The engine is a stand-in for this unit only, because a
+random-weight model cannot be made to answer in a chosen language."""
+
+from __future__ import annotations
+
+import redis
+
+from bot.messages import ConversationKey, InboundMessage, Platform
+from bot.settings import Settings
+from bot.texts import REPLY_INSTRUCTION
+from storage.conversations import Inbox
+from tests.conftest import new_chat_id
+from workers import pipeline
+from workers.engines.base import GenerationRequest, GenerationResult
+from workers.runtime import Runtime
+
+
+class ScriptedEngine:
+    """Answers from a list, and keeps the requests it was given."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+        self.requests: list[GenerationRequest] = []
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        self.requests.append(request)
+        return GenerationResult(text=self.answers.pop(0), completion_tokens=5)
+
+
+def runtime_with(engine, redis_server, **settings) -> Runtime:
+    rt = Runtime(Settings(redis_url=redis_server.url[:-2] + "/13", **settings))
+    rt._engine = engine
+    return rt
+
+
+def current_turn(rt: Runtime) -> tuple[ConversationKey, str]:
+    chat = str(new_chat_id())
+    key = ConversationKey(platform=Platform.TELEGRAM, bot_id="1", chat_id=chat, user_id=chat)
+    Inbox(rt.redis, dedupe_ttl=60, pending_ttl=60).accept(
+        InboundMessage(key=key, event_id=f"e{chat}", message_id="1", text="สวัสดีครับ"))
+    return key, rt.store.take_turn(key).turn_id
+
+
+def request_for(key, turn_id, language="th") -> dict:
+    return {"turn_id": turn_id, "key": key.model_dump(mode="json"), "system": "Be kind.",
+            "turns": [{"role": "user", "text": "ช่วยแนะนำอาหารไทยหน่อยครับ", "image_ids": []}],
+            "max_new_tokens": 64, "language": language}
+
+
+def stats(rt) -> int:
+    return int(rt.redis.get("sealion:stats:regenerations") or 0)
+
+
+def test_wrong_language_answer_is_generated_again_with_a_firmer_instruction(redis_server):
+    engine = ScriptedEngine("Sure! Here are some famous Thai dishes you should try today.",
+                            "แนะนำต้มยำกุ้งและผัดไทยครับ อร่อยมาก")
+    rt = runtime_with(engine, redis_server)
+    before = stats(rt)
+    key, turn = current_turn(rt)
+    result = pipeline.generate(rt, request_for(key, turn))
+    assert result["text"] == "แนะนำต้มยำกุ้งและผัดไทยครับ อร่อยมาก"
+    assert len(engine.requests) == 2
+    firmer = engine.requests[1]
+    assert REPLY_INSTRUCTION["th"] in firmer.system
+    assert firmer.turns[-1].text.endswith(f"({REPLY_INSTRUCTION['th']})")
+    assert stats(rt) == before + 1
+
+
+def test_right_language_short_or_disabled_means_one_generation(redis_server):
+    for answer, settings in [("ต้มยำกุ้งอร่อยที่สุดครับ ลองทานดูนะ", {}),
+                             ("OK!", {}),
+                             ("Sure! Here are some famous Thai dishes you should try.",
+                              {"reply_language_check": False})]:
+        engine = ScriptedEngine(answer)
+        rt = runtime_with(engine, redis_server, **settings)
+        key, turn = current_turn(rt)
+        assert pipeline.generate(rt, request_for(key, turn))["text"] == answer
+        assert len(engine.requests) == 1
+
+
+def test_a_finished_turn_is_not_generated_again(redis_server):
+    engine = ScriptedEngine()
+    rt = runtime_with(engine, redis_server)
+    key, turn = current_turn(rt)
+    rt.store.finish_turn(key, turn)
+    assert pipeline.generate(rt, request_for(key, turn)) == {"skipped": True}
+    assert engine.requests == []
+    redis.Redis.from_url(rt.settings.effective_redis_url).flushdb()
