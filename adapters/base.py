@@ -69,12 +69,16 @@ class MediaTooLarge(MediaError):
 
 
 class SendError(AdapterError):
-    """A reply could not be sent."""
+    """A reply could not be sent; `code` names the platform's error (an HTTP or API code)."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class TransientSendError(SendError):
-    def __init__(self, message: str, retry_after: float = 1.0) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: float = 1.0, code: str = "") -> None:
+        super().__init__(message, code)
         self.retry_after = retry_after
 
 
@@ -153,6 +157,19 @@ class BaseAdapter(ABC):
     async def language_hint(self, key: ConversationKey) -> str | None:
         """The user's language as the platform knows it, asked on first contact (may call out)."""
         return None
+
+    async def register_webhook(self, url: str, *, drop_pending: bool = False) -> str:
+        """Point the platform at `url` where its API allows it, else check the credentials
+        with a harmless call and say where to paste the URL. Returns a line for the operator."""
+        return f"{await self.check_credentials()}; set the webhook URL to {url} in the console"
+
+    async def webhook_info(self) -> dict:
+        """What the platform says about our webhook (or the credentials check's result)."""
+        return {"credentials": await self.check_credentials()}
+
+    async def check_credentials(self) -> str:
+        """A harmless API call proving the credentials work; raises `AdapterError` if not."""
+        raise NotImplementedError
 
     @abstractmethod
     async def fetch_media(self, ref: str, size: int | None = None) -> bytes:

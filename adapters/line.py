@@ -201,6 +201,14 @@ class LineAdapter(BaseAdapter):
             return None
         return getattr(profile, "language", None)
 
+    async def check_credentials(self) -> str:
+        try:
+            info = await self._api().get_bot_info()
+        except ApiException as exc:
+            raise PermanentSendError(f"LINE refused the channel access token: HTTP {exc.status}",
+                                     code=str(exc.status)) from exc
+        return f"channel access token accepted: {info.display_name} ({info.basic_id})"
+
     async def fetch_media(self, ref: str, size: int | None = None) -> bytes:
         limit = self.settings.max_download_bytes
         try:
@@ -280,5 +288,5 @@ def _send_error(exc: ApiException) -> Exception:
     status = exc.status or 0
     if status == 429 or status >= 500:
         retry_after = float((exc.headers or {}).get("Retry-After") or 2)
-        return TransientSendError(f"LINE HTTP {status}", retry_after)
-    return PermanentSendError(f"LINE HTTP {status}: {exc.body}")
+        return TransientSendError(f"LINE HTTP {status}", retry_after, code=str(status))
+    return PermanentSendError(f"LINE HTTP {status}: {exc.body}", code=str(status))

@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 #: getFile refuses files above 20 MB on the public Bot API.
 BOT_API_DOWNLOAD_LIMIT = 20 * 1024 * 1024
+#: The update types we answer; Telegram sends no others once the webhook says so.
+ALLOWED_UPDATES = ("message",)
 #: A RetryAfter this short is waited out in place; a longer one goes back to the queue.
 INLINE_RETRY_LIMIT = 5.0
 
@@ -208,6 +210,24 @@ class TelegramAdapter(BaseAdapter):
             await self._bot.shutdown()
             self._bot = None
 
+    async def check_credentials(self) -> str:
+        bot = await self.bot()
+        return f"token accepted: @{bot.username} (id {bot.id})"
+
+    async def register_webhook(self, url: str, *, drop_pending: bool = False) -> str:
+        bot = await self.bot()
+        secret = self.settings.telegram_webhook_secret
+        await bot.set_webhook(url=url, allowed_updates=list(ALLOWED_UPDATES),
+                              secret_token=secret.get_secret_value() if secret else None,
+                              drop_pending_updates=drop_pending)
+        return f"webhook of @{bot.username} set to {url}"
+
+    async def webhook_info(self) -> dict:
+        info = await (await self.bot()).get_webhook_info()
+        return {"url": info.url, "pending_update_count": info.pending_update_count,
+                "last_error_message": info.last_error_message,
+                "allowed_updates": list(info.allowed_updates or ())}
+
     async def fetch_media(self, ref: str, size: int | None = None) -> bytes:
         limit = min(self.settings.max_download_bytes, BOT_API_DOWNLOAD_LIMIT)
         if size is not None and size > limit:
@@ -266,14 +286,15 @@ class TelegramAdapter(BaseAdapter):
             except RetryAfter as exc:
                 wait = _seconds(exc.retry_after)
                 if wait > INLINE_RETRY_LIMIT or attempt == 2:
-                    raise TransientSendError(f"telegram flood control: {wait}s", wait) from exc
+                    raise TransientSendError(f"telegram flood control: {wait}s", wait,
+                                             code="429") from exc
                 await asyncio.sleep(wait)
             except Forbidden as exc:
-                raise PermanentSendError(exc.message) from exc
+                raise PermanentSendError(exc.message, code="403") from exc
             except BadRequest as exc:
-                raise PermanentSendError(exc.message) from exc
+                raise PermanentSendError(exc.message, code="400") from exc
             except NetworkError as exc:  # timeouts and 5xx
-                raise TransientSendError(str(exc), 2.0) from exc
+                raise TransientSendError(str(exc), 2.0, code="network") from exc
 
 
 _UNSUPPORTED = ("sticker", "voice", "audio", "video", "video_note", "animation", "document",

@@ -163,6 +163,20 @@ class WhatsAppAdapter(BaseAdapter):
     def format_answer(self, markdown: str) -> str:
         return markdown_to_whatsapp(markdown)
 
+    async def check_credentials(self) -> str:
+        url = f"{self._base}/{self.settings.whatsapp_phone_number_id}"
+        try:
+            response = await self._http().get(url)
+        except httpx.HTTPError as exc:
+            raise PermanentSendError(f"WhatsApp unreachable: {exc}", code="network") from exc
+        if response.status_code != 200:
+            raise PermanentSendError(
+                f"WhatsApp refused the access token or phone number id: HTTP "
+                f"{response.status_code}", code=str(response.status_code))
+        number = response.json()
+        return (f"access token accepted for {number.get('display_phone_number')} "
+                f"({number.get('verified_name')})")
+
     async def fetch_media(self, ref: str, size: int | None = None) -> bytes:
         limit = self.settings.max_download_bytes
         try:
@@ -201,7 +215,8 @@ class WhatsAppAdapter(BaseAdapter):
         try:
             response = await self._http().post(url, json=payload)
         except httpx.HTTPError as exc:
-            raise TransientSendError(f"WhatsApp unreachable: {exc}", 2.0) from exc
+            raise TransientSendError(f"WhatsApp unreachable: {exc}", 2.0,
+                                     code="network") from exc
         if response.status_code == 200:
             return response.json()
         try:
@@ -212,7 +227,7 @@ class WhatsAppAdapter(BaseAdapter):
         description = f"WhatsApp HTTP {response.status_code} code {code}: {error.get('message')}"
         if code == OUTSIDE_WINDOW:
             log.warning("outside the 24-hour window; not retried: %s", description)
-            raise PermanentSendError(description)
+            raise PermanentSendError(description, code=str(code))
         if code in THROTTLED or response.status_code == 429 or response.status_code >= 500:
-            raise TransientSendError(description, 4.0)
-        raise PermanentSendError(description)
+            raise TransientSendError(description, 4.0, code=str(code or response.status_code))
+        raise PermanentSendError(description, code=str(code or response.status_code))

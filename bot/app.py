@@ -8,7 +8,8 @@ import logging
 from collections.abc import AsyncIterator
 
 import redis
-from fastapi import FastAPI, Request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -19,6 +20,7 @@ from bot.settings import Settings, get_settings
 from bot.webhooks import router as webhooks_router
 from storage.conversations import Inbox, WorkerRegistry
 from storage.keys import KeyBuilder
+from storage.metrics import RedisCollector, RedisMetrics
 from workers.celery_app import create_celery
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.redis = redis.Redis.from_url(settings.effective_redis_url,
                                            socket_timeout=5, socket_connect_timeout=2)
     app.state.celery = create_celery(settings)
+    app.state.metrics = RedisMetrics(app.state.redis)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RedisCollector(app.state.redis))
     app.state.inbox = Inbox(app.state.redis, dedupe_ttl=settings.dedupe_ttl_seconds,
                             pending_ttl=settings.turn_timeout_seconds * 4)
     adapters: dict[Platform, BaseAdapter] = {}
@@ -100,5 +105,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ready = checks["redis"] == "ok" and bool(checks["workers"])
         return JSONResponse({"status": "ready" if ready else "not ready", **checks},
                             status_code=200 if ready else 503)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        """Prometheus metrics of the whole service (every process records into Redis)."""
+        body = await run_in_threadpool(generate_latest, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app

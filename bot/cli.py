@@ -11,12 +11,16 @@ from pathlib import Path
 
 import click
 
-from bot.settings import get_settings
+from bot.logs import configure_logging
+from bot.settings import Settings, get_settings
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _logging(settings: Settings, text: bool | None = None) -> None:
+    configure_logging(settings, text=text)
+
+
+#: Seconds the API waits for requests in flight when asked to stop.
+GRACEFUL_SECONDS = 25
 
 
 def _worker_argv(queues: str, concurrency: int, loglevel: str, pool: str) -> list[str]:
@@ -41,7 +45,8 @@ def dev(host: str, port: int, concurrency: int) -> None:
     from bot.embedded_redis import EmbeddedRedis
 
     settings = get_settings()
-    _logging(settings.log_level)
+    # A person watches `dev` in a terminal: text lines unless LOG_FORMAT says otherwise.
+    _logging(settings, text=None if "log_format" in settings.model_fields_set else True)
     log = logging.getLogger("sealion.dev")
     embedded = None
     if not settings.redis_url:
@@ -52,13 +57,14 @@ def dev(host: str, port: int, concurrency: int) -> None:
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "workers.celery_app:app",
          *_worker_argv("io,inference", concurrency, settings.log_level, "threads")],
-        env=dict(os.environ),
+        env={**os.environ, "LOG_FORMAT": settings.log_format
+             if "log_format" in settings.model_fields_set else "text"},
     )
     try:
         from bot.app import create_app
 
-        uvicorn.run(create_app(get_settings()), host=host, port=port,
-                    log_level=settings.log_level.lower())
+        uvicorn.run(create_app(get_settings()), host=host, port=port, log_config=None,
+                    timeout_graceful_shutdown=GRACEFUL_SECONDS)
     finally:
         log.info("stopping worker")
         if worker.poll() is None:
@@ -80,9 +86,10 @@ def api(host: str, port: int, processes: int) -> None:
     import uvicorn
 
     settings = get_settings()
-    _logging(settings.log_level)
+    _logging(settings)
+    # On SIGTERM uvicorn stops accepting, lets requests in flight finish, then exits.
     uvicorn.run("bot.app:create_app", factory=True, host=host, port=port, workers=processes,
-                log_level=settings.log_level.lower())
+                log_config=None, timeout_graceful_shutdown=GRACEFUL_SECONDS)
 
 
 @main.command()
@@ -95,10 +102,96 @@ def api(host: str, port: int, processes: int) -> None:
 def worker(queues: str, concurrency: int, pool: str) -> None:
     """Run a Celery worker."""
     settings = get_settings()
-    _logging(settings.log_level)
+    _logging(settings)
     from workers.celery_app import app
 
     app.worker_main(_worker_argv(queues, concurrency, settings.log_level, pool))
+
+
+@main.command("detect-language")
+@click.option("--unbuffered", "-u", is_flag=True,
+              help="Flush after every line (for a program that waits on each answer).")
+def detect_language(unbuffered: bool) -> None:
+    """Read messages from stdin, one a line; print each one's language code ('und' when
+    nothing can be told), one a line, in order."""
+    from bot.language import detect
+
+    # Answers go out in batches, or line by line when someone types them or asks to.
+    interactive = unbuffered or sys.stdin.isatty()
+    batch: list[str] = []
+    for line in sys.stdin:
+        batch.append(detect(line.rstrip("\r\n")).language or "und")
+        if interactive or len(batch) >= 512:
+            click.echo("\n".join(batch))
+            sys.stdout.flush()
+            batch.clear()
+    if batch:
+        click.echo("\n".join(batch))
+    sys.stdout.flush()
+
+
+def _run_adapter(platform: str, call) -> None:
+    """Run `call(adapter)` for an enabled platform; a clear error for a disabled one."""
+    import asyncio
+
+    from adapters.base import AdapterError, adapter_class
+    from bot.messages import Platform
+
+    settings = get_settings()
+    cls = adapter_class(Platform(platform))
+    if not cls.enabled(settings):
+        raise click.ClickException(f"{platform} is not configured: set its credentials first")
+
+    async def go() -> None:
+        adapter = cls(settings)
+        try:
+            click.echo(await call(adapter))
+        finally:
+            await adapter.aclose()
+
+    try:
+        asyncio.run(go())
+    except AdapterError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+_PLATFORMS = click.Choice(["telegram", "line", "whatsapp"])
+
+
+@main.command("set-webhook")
+@click.argument("platform", type=_PLATFORMS)
+@click.option("--url", required=True, help="https://HOST/webhooks/PLATFORM")
+@click.option("--drop-pending", is_flag=True, help="Telegram: discard updates waiting for us.")
+def set_webhook(platform: str, url: str, drop_pending: bool) -> None:
+    """Register the webhook (Telegram), or check credentials and print the URL (LINE, WhatsApp)."""
+    _run_adapter(platform, lambda a: a.register_webhook(url, drop_pending=drop_pending))
+
+
+@main.command("webhook-info")
+@click.argument("platform", type=_PLATFORMS)
+def webhook_info(platform: str) -> None:
+    """Show what the platform knows of our webhook (Telegram) or check the credentials."""
+    import json
+
+    async def info(adapter) -> str:
+        return json.dumps(await adapter.webhook_info(), indent=2, ensure_ascii=False)
+
+    _run_adapter(platform, info)
+
+
+
+@main.command("migrate")
+@click.option("--database-url", default=None, metavar="URL",
+              help="The conversation log's database (default: DATABASE_URL).")
+def migrate(database_url: str | None) -> None:
+    """Create or update the conversation log's tables (Alembic upgrade head)."""
+    from storage.conversation_log import redact_url, upgrade_database
+
+    settings = get_settings()
+    _logging(settings.log_level)
+    url = database_url or settings.database_url
+    upgrade_database(url)
+    click.echo(f"conversation log at {redact_url(url)} is up to date")
 
 
 if __name__ == "__main__":

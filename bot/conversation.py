@@ -52,6 +52,8 @@ class TurnPlan(BaseModel):
     in_reply_to: str = ""
     reply_context: dict = Field(default_factory=dict)
     message_ids: tuple[str, ...] = ()
+    #: When the turn's first message reached the webhook (for the time-to-reply metric).
+    received_at: float = 0.0
 
     @property
     def needs_model(self) -> bool:
@@ -130,6 +132,7 @@ def plan_turn(turn_id: str, messages: list[InboundMessage], *, current_language:
         in_reply_to=last.message_id,
         reply_context=last.reply_context,
         message_ids=tuple(m.message_id for m in messages),
+        received_at=min(m.received_at for m in messages),
     )
 
 

@@ -19,6 +19,8 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production", "test"] = "development"
     log_level: str = "INFO"
+    #: "json" (one object a line, for log collectors) or "text".
+    log_format: Literal["json", "text"] = "json"
 
     # --- model -------------------------------------------------------------------------------
     model_id: str = "aisingapore/Qwen-SEA-LION-v4-4B-VL"
@@ -85,6 +87,19 @@ class Settings(BaseSettings):
     whatsapp_verify_token: SecretStr | None = None
     whatsapp_phone_number_id: str | None = None
     whatsapp_api_base_url: str = "https://graph.facebook.com/v23.0"
+
+    # --- admin console and conversation log (bot/admin, storage/conversation_log.py) -----------
+    #: The durable conversation log: SQLite file, or PostgreSQL as postgresql+psycopg://...
+    database_url: str = "sqlite:///.sealion/log.db"
+    admin_username: str = "admin"
+    #: Unset: the console at /admin is off (404).
+    admin_password: SecretStr | None = None
+    #: Signs the console's session cookie; unset, derived from ADMIN_PASSWORD (HMAC), so
+    #: changing the password signs everyone out.
+    admin_session_secret: SecretStr | None = None
+    #: Log entries older than this many days are deleted daily; 0 keeps them forever.
+    retention_days: int = Field(0, ge=0)
+    # --- end admin console ----------------------------------------------------------------------
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

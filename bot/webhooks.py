@@ -8,10 +8,13 @@ from typing import Annotated
 from celery import Celery
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 
 from adapters.base import BaseAdapter, PayloadError, SignatureError
 from bot.messages import InboundMessage, Platform
 from storage.conversations import Inbox
+from storage.metrics import RedisMetrics
 from workers.celery_app import enqueue_conversation
 
 log = logging.getLogger(__name__)
@@ -29,8 +32,8 @@ def get_inbox(request: Request) -> Inbox:
     return request.app.state.inbox
 
 
-def _accept_all(inbox: Inbox, celery: Celery, messages: list[InboundMessage],
-                album_window: float) -> int:
+def _accept_all(inbox: Inbox, celery: Celery, metrics: RedisMetrics,
+                messages: list[InboundMessage], album_window: float) -> int:
     accepted = 0
     for message in messages:
         if inbox.accept(message):
@@ -39,6 +42,7 @@ def _accept_all(inbox: Inbox, celery: Celery, messages: list[InboundMessage],
                                  album_window if message.album_id else 0.0)
         else:
             log.info("duplicate %s event %s dropped", message.key.platform, message.event_id)
+            metrics.inc("duplicates", platform=message.key.platform.value)
     return accepted
 
 
@@ -46,22 +50,34 @@ def _accept_all(inbox: Inbox, celery: Celery, messages: list[InboundMessage],
 async def receive(platform: Platform, request: Request,
                   inbox: Annotated[Inbox, Depends(get_inbox)]) -> Response:
     """A platform's webhook: 401/403 forged, 400 malformed, 404 disabled, else 200."""
-    adapter = _adapter(platform, request)
+    metrics: RedisMetrics = request.app.state.metrics
+    adapter = request.app.state.adapters.get(platform)
+    if adapter is None:
+        return _answer(metrics, platform, 404, f"{platform.value} is not enabled")
     body = await request.body()
     try:
         adapter.verify(request.headers, body)
     except SignatureError as exc:
         log.warning("%s webhook refused: %s", platform.value, exc)
-        raise HTTPException(exc.status_code, "invalid signature") from None
+        return _answer(metrics, platform, exc.status_code, "invalid signature")
     try:
         messages = adapter.parse(body)
     except PayloadError as exc:
-        raise HTTPException(400, str(exc)) from None
+        return _answer(metrics, platform, 400, str(exc))
     if messages:
         # Redis and the broker are blocking clients: keep them off the event loop.
-        await run_in_threadpool(_accept_all, inbox, request.app.state.celery, messages,
+        await run_in_threadpool(_accept_all, inbox, request.app.state.celery, metrics, messages,
                                 request.app.state.settings.album_window_seconds)
-    return Response(status_code=200)
+    return _answer(metrics, platform, 200)
+
+
+def _answer(metrics: RedisMetrics, platform: Platform, status: int,
+            detail: str | None = None) -> Response:
+    """The response, with the webhook counted after it has been sent."""
+    task = BackgroundTask(metrics.inc, "webhooks", platform=platform.value, status=str(status))
+    if detail is None:
+        return Response(status_code=status, background=task)
+    return JSONResponse({"detail": detail}, status_code=status, background=task)
 
 
 @router.get("/{platform}")

@@ -169,10 +169,6 @@ class ConversationStore:
         return bool(self._redis.set(self._keys.turn_done(turn_id), "1", nx=True,
                                     ex=self._marker_ttl))
 
-    def count(self, name: str, by: int = 1) -> int:
-        """Bump a service-wide counter (read by metrics)."""
-        return int(self._redis.incrby(self._keys.stat(name), by))
-
     # --- the conversation's reply language -------------------------------------------------------
     def language(self, key: ConversationKey) -> str | None:
         value = self._redis.get(self._keys.language(key))

@@ -11,7 +11,7 @@
     sealion:turn:{turn_id}:sent                     set: indices of reply parts already sent
     sealion:turn:{turn_id}:done                     string: the turn's history was written
     sealion:workers                                 sorted set: worker name -> last heartbeat
-    sealion:stats:{name}                            integer: a counter (e.g. regenerations)
+    sealion:metrics:{kind}:{name}                   hash: service metrics (storage/metrics.py)
     sealion:bot:{platform}:{bot}:username           string: the bot's own username (getMe)
 
 `{conversation}` is `ConversationKey.as_path()`: platform:bot:chat:user.
@@ -63,9 +63,6 @@ class KeyBuilder:
 
     def turn_done(self, turn_id: str) -> str:
         return f"{self.prefix}:turn:{turn_id}:done"
-
-    def stat(self, name: str) -> str:
-        return f"{self.prefix}:stats:{name}"
 
     def workers(self) -> str:
         return f"{self.prefix}:workers"

@@ -306,6 +306,45 @@ def test_health_and_readiness(qwen_service, deploy):
         assert response.status_code == 503 and response.json()["workers"] == 0
 
 
+def test_metrics_move_after_a_conversation(qwen_service, telegram):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def read() -> dict:
+        text = qwen_service.client.get("/metrics").text
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for f in text_string_to_metric_families(text) for s in f.samples}
+
+    ok = ("sealion_webhooks_total", (("platform", "telegram"), ("status", "200")))
+    forged = ("sealion_webhooks_total", (("platform", "telegram"), ("status", "403")))
+    first_reply = ("sealion_first_reply_seconds_count", (("platform", "telegram"),))
+    tokens = ("sealion_generated_tokens_total", ())
+    before = read()
+    chat = new_chat_id()
+    update = text_update(chat, "Selamat pagi, apa khabar semua hari ini?")
+    qwen_service.post_update(update)
+    qwen_service.post_update(update)
+    qwen_service.post_update(text_update(chat, "x"), secret="forged-secret-value")
+    wait_replies(telegram, chat, 1)
+    after = read()
+    assert after[ok] - before.get(ok, 0) == 2
+    assert after[forged] - before.get(forged, 0) == 1
+    duplicates = ("sealion_duplicates_total", (("platform", "telegram"),))
+    assert after[duplicates] - before.get(duplicates, 0) == 1
+    assert after[first_reply] - before.get(first_reply, 0) == 1
+    assert after[tokens] > before.get(tokens, 0)
+    assert ("sealion_queue_depth", (("queue", "inference"),)) in after
+
+
+def test_worker_logs_carry_ids_but_no_message_text(qwen_service, telegram):
+    chat = new_chat_id()
+    secret_words = "Nombor kad saya ialah rahsia sekali"
+    qwen_service.post_update(text_update(chat, secret_words))
+    wait_replies(telegram, chat, 1)
+    logs = qwen_service.worker.log_path.read_text()
+    assert f":{chat}:" in logs  # the conversation id is there
+    assert secret_words not in logs and TELEGRAM_TOKEN not in logs
+
+
 def test_disabled_platform_webhook_is_404(qwen_service):
     from fastapi.testclient import TestClient
 

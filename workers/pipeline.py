@@ -77,7 +77,9 @@ def prepare(rt: Runtime, key: ConversationKey) -> Step:
     plan = plan_turn(state.turn_id, messages, current_language=current,
                      default_language=s.default_language,
                      pinned=rt.store.pinned_language(key))
-    log.info("turn %s: %d message(s) for %s", plan.turn_id, len(messages), key.as_path())
+    log.info("turn %s: %d message(s), language %s", plan.turn_id, len(messages), plan.language,
+             extra={"conversation": key.as_path(), "turn": plan.turn_id,
+                    "message_ids": list(plan.message_ids)})
     if plan.reset:
         rt.history.clear(key)
     if plan.pin is not None:
@@ -164,14 +166,19 @@ def generate(rt: Runtime, request: dict[str, Any]) -> dict[str, Any]:
         if target and rt.settings.reply_language_check and _wrong_language(result.text, target):
             # Once more, with the instruction repeated in the user's own turn.
             log.info("turn %s: answer not in %s; generating again", turn_id, target)
-            rt.store.count("regenerations")
+            rt.metrics.inc("regenerations")
             result = rt.engine().generate(_firmer(model_request, target))
     except Exception as exc:  # an answer must come back, even if it is an error
         log.exception("turn %s: generation failed", turn_id)
         return {"text": "", "error": f"{type(exc).__name__}: {exc}"}
     rt.store.extend(key, turn_id)
     log.info("turn %s: generated %d tokens in %.2fs", turn_id, result.completion_tokens,
-             result.seconds)
+             result.seconds, extra={"conversation": key.as_path(), "turn": turn_id})
+    if result.completion_tokens and result.seconds > 0:
+        rt.metrics.inc("generated_tokens", result.completion_tokens)
+        rt.metrics.observe("generation_seconds", result.seconds)
+        rt.metrics.observe("generation_tokens_per_second",
+                           result.completion_tokens / result.seconds)
     return {"text": result.text, "error": result.error, "prompt_tokens": result.prompt_tokens,
             "completion_tokens": result.completion_tokens, "seconds": result.seconds}
 
@@ -235,6 +242,11 @@ def deliver(rt: Runtime, result: dict[str, Any] | None, plan_json: dict[str, Any
         rt.run(rt.adapter(key.platform).send(reply, _TurnDeliveryLog(rt, plan.turn_id)))
     except PermanentSendError as exc:
         log.error("turn %s: reply refused by %s: %s", plan.turn_id, key.platform, exc)
+        rt.metrics.inc("send_errors", platform=key.platform.value, code=exc.code)
+    else:
+        rt.metrics.observe("first_reply_seconds", max(time.time() - plan.received_at, 0),
+                           platform=key.platform.value)
+    rt.metrics.inc("languages", language=plan.language)
     if rt.store.mark_done_once(plan.turn_id):
         rt.store.set_language(key, plan.language, rt.settings.history_ttl_seconds)
         if plan.needs_model:

@@ -22,6 +22,7 @@ from bot.messages import Platform
 from bot.settings import Settings, get_settings
 from storage.conversations import ConversationStore, WorkerRegistry
 from storage.history import RedisHistory
+from storage.metrics import RedisMetrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,6 +47,10 @@ class Runtime:
     def history(self) -> RedisHistory:
         return RedisHistory(self.redis, ttl=self.settings.history_ttl_seconds,
                             max_turns=self.settings.history_max_turns)
+
+    @cached_property
+    def metrics(self) -> RedisMetrics:
+        return RedisMetrics(self.redis)
 
     @cached_property
     def workers(self) -> WorkerRegistry:

@@ -56,13 +56,14 @@ def deliver_reply(self: Any, result: dict[str, Any] | None, plan: dict[str, Any]
     try:
         more = pipeline.deliver(rt, result, plan)
     except TransientSendError as exc:
+        turn = TurnPlan.model_validate(plan)
+        rt.metrics.inc("send_errors", platform=turn.key.platform.value, code=exc.code or "retry")
         try:
             # Back off: the platform's own retry-after, doubled on every further refusal.
             countdown = min(exc.retry_after * 2 ** self.request.retries, 300)
             raise self.retry(countdown=countdown)
         except MaxRetriesExceededError:
             log.error("giving up sending turn %s: %s", plan.get("turn_id"), exc)
-            turn = TurnPlan.model_validate(plan)
             rt.store.finish_turn(turn.key, turn.turn_id)
             more = rt.store.has_work(turn.key)
     if more:

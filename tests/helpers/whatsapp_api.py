@@ -68,7 +68,7 @@ DEFAULT_SPEC = (Path(__file__).resolve().parents[2].parent
 VERSION = "v23.0"
 MAX_TEXT = 4096
 URL_TTL = 300.0  # "The URL is only valid for 5 minutes."
-NAMES = ("send", "read", "media_info", "media_download")
+NAMES = ("send", "read", "media_info", "media_download", "phone_number")
 #: Meta's titles and details for the codes tests simulate (Cloud API error-codes reference).
 KNOWN_ERRORS = {
     4: ("Application request limit reached",
@@ -462,6 +462,9 @@ class WhatsAppStandIn:
         if method == "POST" and len(parts) == 3 and parts[0] == VERSION and parts[2] == "messages":
             read = isinstance(body, dict) and "status" in body
             return ("read" if read else "send"), parts[1]
+        if method == "GET" and len(parts) == 2 and parts[0] == VERSION \
+                and parts[1] == self.phone_number_id:
+            return "phone_number", parts[1]
         if method == "GET" and len(parts) == 2 and parts[0] == VERSION and parts[1]:
             return "media_info", parts[1]
         if method == "GET" and len(parts) == 2 and parts[0] == "media-download":
@@ -496,6 +499,9 @@ class WhatsAppStandIn:
         if failure is not None:
             status, code, message, details = failure
             return status, graph_error(code, message, details)
+        if name == "phone_number":  # GET /{Phone-Number-ID}: the number's profile
+            return 200, {"id": target, "display_phone_number": "+1 555-078-3881",
+                         "verified_name": "SEA-LION Test", "quality_rating": "GREEN"}
         if name == "media_info":
             return self._media_info(target, query)
         if name == "media_download":

@@ -49,7 +49,7 @@ def request_for(key, turn_id, language="th") -> dict:
 
 
 def stats(rt) -> int:
-    return int(rt.redis.get("sealion:stats:regenerations") or 0)
+    return int(sum(rt.metrics.counter("regenerations").values()))
 
 
 def test_wrong_language_answer_is_generated_again_with_a_firmer_instruction(redis_server):
