@@ -13,6 +13,7 @@ import threading
 
 from celery.signals import worker_ready, worker_shutdown
 
+from bot.language import warm_up as warm_up_language
 from workers.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ def _on_ready(sender=None, **_: object) -> None:
     pool = type(getattr(sender, "pool", None)).__module__ if sender is not None else ""
     if "inference" in queues and "prefork" not in pool:
         threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
+    if "io" in queues:
+        # The language model loads in about half a second: not on the first user's time.
+        threading.Thread(target=warm_up_language, name="language", daemon=True).start()
 
 
 @worker_shutdown.connect

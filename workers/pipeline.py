@@ -19,7 +19,7 @@ from typing import Any
 
 from adapters.base import MediaError, MediaTooLarge, PermanentSendError
 from bot.conversation import TurnPlan, clean_reply, plan_turn, system_prompt
-from bot.language import CONFIDENT, clean, detect
+from bot.language import clean, is_other_language
 from bot.messages import ConversationKey, Reply
 from bot.texts import REPLY_INSTRUCTION, Text, text
 from storage.history import HistoryEntry
@@ -188,8 +188,7 @@ def _wrong_language(answer: str, target: str) -> bool:
     cleaned = clean_reply(answer)
     if len(clean(cleaned)) < MIN_CHECKED_LETTERS:
         return False
-    found = detect(cleaned)
-    return bool(found.language) and found.language != target and found.confidence >= CONFIDENT
+    return is_other_language(cleaned, target)
 
 
 def _firmer(request: Any, target: str) -> Any:
