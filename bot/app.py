@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from adapters.base import BaseAdapter, adapter_class
 from adapters.telegram import TelegramAdapter
+from bot.admin import mount_admin
 from bot.messages import Platform
 from bot.settings import Settings, get_settings
 from bot.webhooks import router as webhooks_router
@@ -61,6 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for adapter in app.state.adapters.values():
             with contextlib.suppress(Exception):
                 await adapter.aclose()
+        admin = getattr(app.state, "admin", None)
+        if admin is not None:
+            admin.log.close()
         app.state.redis.close()
 
     app = FastAPI(title="sealion-bot", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -83,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             adapters[platform] = cls(settings)
     app.state.adapters = adapters
     app.include_router(webhooks_router)
+    mount_admin(app, settings)  # only when ADMIN_PASSWORD is set
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

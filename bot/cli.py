@@ -48,6 +48,10 @@ def dev(host: str, port: int, concurrency: int) -> None:
     # A person watches `dev` in a terminal: text lines unless LOG_FORMAT says otherwise.
     _logging(settings, text=None if "log_format" in settings.model_fields_set else True)
     log = logging.getLogger("sealion.dev")
+    from storage.conversation_log import redact_url, upgrade_database
+
+    upgrade_database(settings.database_url)
+    log.info("conversation log at %s", redact_url(settings.database_url))
     embedded = None
     if not settings.redis_url:
         embedded = EmbeddedRedis(Path(settings.data_dir) / "redis").start()
@@ -56,7 +60,9 @@ def dev(host: str, port: int, concurrency: int) -> None:
         log.info("embedded Redis at %s (data in %s)", embedded.url, embedded.data_dir)
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "workers.celery_app:app",
-         *_worker_argv("io,inference", concurrency, settings.log_level, "threads")],
+         *_worker_argv("io,inference", concurrency, settings.log_level, "threads"),
+         # Beat schedules the retention purge; one process on one machine runs it.
+         "--beat", "--schedule", str(Path(settings.data_dir) / "celerybeat-schedule")],
         env={**os.environ, "LOG_FORMAT": settings.log_format
              if "log_format" in settings.model_fields_set else "text"},
     )
@@ -99,13 +105,19 @@ def api(host: str, port: int, processes: int) -> None:
 @click.option("--pool", default="threads", show_default=True,
               type=click.Choice(["threads", "prefork", "solo"]),
               help="threads lets many inference tasks share one model (batching).")
-def worker(queues: str, concurrency: int, pool: str) -> None:
+@click.option("--beat", is_flag=True,
+              help="Also run the scheduler (the daily retention purge); one worker is enough.")
+def worker(queues: str, concurrency: int, pool: str, beat: bool) -> None:
     """Run a Celery worker."""
     settings = get_settings()
     _logging(settings)
     from workers.celery_app import app
 
-    app.worker_main(_worker_argv(queues, concurrency, settings.log_level, pool))
+    argv = _worker_argv(queues, concurrency, settings.log_level, pool)
+    if beat:
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        argv += ["--beat", "--schedule", str(Path(settings.data_dir) / "celerybeat-schedule")]
+    app.worker_main(argv)
 
 
 @main.command("detect-language")
@@ -179,7 +191,6 @@ def webhook_info(platform: str) -> None:
     _run_adapter(platform, info)
 
 
-
 @main.command("migrate")
 @click.option("--database-url", default=None, metavar="URL",
               help="The conversation log's database (default: DATABASE_URL).")
@@ -188,7 +199,7 @@ def migrate(database_url: str | None) -> None:
     from storage.conversation_log import redact_url, upgrade_database
 
     settings = get_settings()
-    _logging(settings.log_level)
+    _logging(settings, text=True)
     url = database_url or settings.database_url
     upgrade_database(url)
     click.echo(f"conversation log at {redact_url(url)} is up to date")

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
 
     # --- model -------------------------------------------------------------------------------
+    #: "transformers": the GPU worker runs the model; "openai": it calls an OpenAI-compatible
+    #: server (vLLM, SGLang, the hosted SEA-LION API) and needs no torch.
+    model_backend: Literal["transformers", "openai"] = "transformers"
     model_id: str = "aisingapore/Qwen-SEA-LION-v4-4B-VL"
     processor_id: str | None = None
     max_new_tokens: int = Field(1024, ge=1, le=32768)
@@ -34,6 +37,12 @@ class Settings(BaseSettings):
     engine_max_wait_ms: float = Field(5.0, ge=0)
     #: Force a device ("cpu", "cuda"); default: CUDA when available.
     engine_device: str | None = None
+    #: The OpenAI-compatible server's root (ending in /v1), its key, and the model it serves
+    #: (default: MODEL_ID).
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_model: str | None = None
+    openai_timeout_seconds: float = Field(120.0, gt=0)
     system_prompt: str = (
         "You are SEA-LION, a helpful, honest and friendly assistant built by AI Singapore for "
         "the people of Southeast Asia. Answer clearly and concisely."
@@ -108,6 +117,8 @@ class Settings(BaseSettings):
                 "CELERY_VISIBILITY_TIMEOUT must be above CELERY_TASK_TIME_LIMIT, or a slow task "
                 "would be delivered twice"
             )
+        if self.model_backend == "openai" and not self.openai_base_url:
+            raise ValueError("MODEL_BACKEND=openai needs OPENAI_BASE_URL")
         if self.celery_visibility_timeout <= self.turn_timeout_seconds:
             raise ValueError("CELERY_VISIBILITY_TIMEOUT must be above TURN_TIMEOUT_SECONDS")
         if self.environment == "production" and self.telegram_enabled:

@@ -218,10 +218,14 @@ def deploy(redis_server, telegram_api, line_api, whatsapp_api, checkpoints, tmp_
     logs = tmp_path_factory.mktemp("logs")
 
     def make(model: str = "qwen3_vl", **extra: str) -> Deployment:
+        from storage.conversation_log import upgrade_database
+
         db = next(_databases)
+        database_url = f"sqlite:///{tmp_path_factory.mktemp('log')}/log.db"
+        upgrade_database(database_url)
         env = service_env(f"{redis_server.url[:-2]}/{db}", checkpoints[model],
                           telegram=telegram_api.base_url, line=line_api.base_url,
-                          whatsapp=whatsapp_api.base_url, **extra)
+                          whatsapp=whatsapp_api.base_url, DATABASE_URL=database_url, **extra)
         deployment = Deployment(env, logs / f"worker-{db}-{model}.log").start()
         started.append(deployment)
         return deployment

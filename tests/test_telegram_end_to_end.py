@@ -345,6 +345,30 @@ def test_worker_logs_carry_ids_but_no_message_text(qwen_service, telegram):
     assert secret_words not in logs and TELEGRAM_TOKEN not in logs
 
 
+def test_turns_are_written_once_to_the_conversation_log(qwen_service, telegram):
+    from storage.conversation_log import ConversationFilter, ConversationLog
+
+    chat = new_chat_id()
+    telegram.add_file("photo-large", jpeg(color="brown"), file_path="photos/log.jpg")
+    update = photo_update(chat, caption="Berapa harga durian ini?")
+    qwen_service.post_update(update)
+    [reply] = wait_replies(telegram, chat, 1)
+    log = ConversationLog(qwen_service.env["DATABASE_URL"])
+    try:
+        page = wait_until(lambda: log.list_conversations(
+            ConversationFilter(search="durian", platform="telegram")).rows, 20, "the log row")
+        [row] = [r for r in page if r.chat_id == str(chat)]
+        assert row.user_name == "Siti" and row.message_count == 2
+        thread = log.thread(row.id)
+        inbound, outbound = thread.messages
+        assert inbound.direction == "in" and inbound.text == "Berapa harga durian ini?"
+        assert len(inbound.image_ids) == 1 and log.image(inbound.image_ids[0])
+        assert outbound.direction == "out" and outbound.model == qwen_service.env["MODEL_ID"]
+        assert outbound.text.strip() and outbound.latency_ms is not None
+    finally:
+        log.close()
+
+
 def test_disabled_platform_webhook_is_404(qwen_service):
     from fastapi.testclient import TestClient
 

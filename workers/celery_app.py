@@ -9,6 +9,7 @@ time limit and the turn timeout) when the whole worker died, at once when only a
 from __future__ import annotations
 
 from celery import Celery
+from celery.schedules import crontab
 
 from bot.messages import ConversationKey
 from bot.settings import Settings, get_settings
@@ -41,6 +42,13 @@ def create_celery(settings: Settings | None = None) -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         task_send_sent_event=False,
+        beat_schedule={
+            "purge-conversation-log": {
+                "task": "workers.tasks.purge_conversation_log",
+                "schedule": crontab(hour=3, minute=17),
+                "options": {"queue": IO_QUEUE},
+            },
+        },
     )
     return app
 

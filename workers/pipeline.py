@@ -22,6 +22,7 @@ from bot.conversation import TurnPlan, clean_reply, plan_turn, system_prompt
 from bot.language import clean, is_other_language
 from bot.messages import ConversationKey, Reply
 from bot.texts import REPLY_INSTRUCTION, Text, text
+from storage.conversation_log import make_thumbnail
 from storage.history import HistoryEntry
 from workers.images import NotAnImage, downscale_to_jpeg
 from workers.runtime import Runtime
@@ -255,6 +256,17 @@ def deliver(rt: Runtime, result: dict[str, Any] | None, plan_json: dict[str, Any
                 entries.append(HistoryEntry(role="assistant", text=answer,
                                             language=plan.language))
             rt.history.append(key, *entries)
+        # Before finish_turn: the turn's messages are still in its inflight list.
+        messages = rt.store.turn_messages(key)
+        rt.conversation_log.record_turn(
+            key, next((m.user_name for m in reversed(messages) if m.user_name), None), messages,
+            plan.user_text,
+            [make_thumbnail(data) for i in plan.image_ids if (data := rt.history.image(key, i))],
+            answer or "\n".join(notices), plan.language,
+            rt.settings.model_id if result is not None else None,
+            (time.time() - plan.received_at) * 1000 if plan.received_at else None,
+            (result or {}).get("prompt_tokens"), (result or {}).get("completion_tokens"),
+            (result or {}).get("error"), turn_id=plan.turn_id)
     rt.store.finish_turn(key, plan.turn_id)
     return rt.store.has_work(key)
 

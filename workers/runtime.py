@@ -20,6 +20,7 @@ import redis
 from adapters.base import BaseAdapter, adapter_class
 from bot.messages import Platform
 from bot.settings import Settings, get_settings
+from storage.conversation_log import ConversationLog
 from storage.conversations import ConversationStore, WorkerRegistry
 from storage.history import RedisHistory
 from storage.metrics import RedisMetrics
@@ -49,6 +50,11 @@ class Runtime:
                             max_turns=self.settings.history_max_turns)
 
     @cached_property
+    def conversation_log(self) -> ConversationLog:
+        """The durable log admins review (DATABASE_URL)."""
+        return ConversationLog(self.settings.database_url)
+
+    @cached_property
     def metrics(self) -> RedisMetrics:
         return RedisMetrics(self.redis)
 
@@ -76,10 +82,13 @@ class Runtime:
         """The process's batching engine, loaded on first use (never in the web process)."""
         with self._engine_lock:
             if self._engine is None:
+                s = self.settings
+                if s.model_backend == "openai":
+                    self._engine = self._openai_engine()
+                    return self._engine
                 from workers.engines.batching import BatchingEngine
                 from workers.engines.transformers import TransformersEngine
 
-                s = self.settings
                 engine = TransformersEngine(s.model_id, s.processor_id, device=s.engine_device,
                                             max_image_pixels=s.max_image_pixels)
                 log.info("loading model %s", s.model_id)
@@ -87,6 +96,22 @@ class Runtime:
                 self._engine = BatchingEngine(engine, max_batch=s.engine_max_batch_size,
                                               max_wait=s.engine_max_wait_ms / 1000)
             return self._engine
+
+
+    def _openai_engine(self) -> Any:
+        """The server batches by itself: requests go straight to it, many at a time."""
+        from workers.engines.openai import OpenAIEngine
+
+        s = self.settings
+        assert s.openai_base_url
+        engine = OpenAIEngine(
+            s.openai_base_url, s.openai_model or s.model_id,
+            s.openai_api_key.get_secret_value() if s.openai_api_key else None,
+            timeout=s.openai_timeout_seconds, max_image_pixels=s.max_image_pixels,
+            concurrency=max(s.engine_max_batch_size, 16))
+        log.info("using the OpenAI-compatible server at %s", s.openai_base_url)
+        engine.load()
+        return engine
 
 
 _runtime: Runtime | None = None

@@ -70,6 +70,14 @@ def deliver_reply(self: Any, result: dict[str, Any] | None, plan: dict[str, Any]
         process_conversation.apply_async(args=[plan["key"]], queue=IO_QUEUE)
 
 
+@app.task(name="workers.tasks.purge_conversation_log")
+def purge_conversation_log() -> None:
+    """Apply RETENTION_DAYS to the conversation log (scheduled daily by Celery beat)."""
+    from storage.conversation_log import purge_expired
+
+    purge_expired(runtime().settings)
+
+
 @app.task(name="workers.tasks.keep_typing")
 def keep_typing(plan: dict[str, Any], started: float) -> None:
     """Refresh the typing indicator every few seconds while the turn is being answered."""

@@ -294,13 +294,13 @@ class OpenAIEngine(BaseEngine):
         started = time.perf_counter()
         try:
             payload = self._payload(request)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - one bad request never fails the batch
             logger.warning("request rejected: %s: %s", type(exc).__name__, exc)
             return _error_result(exc)
         try:
             response = self._send("POST", "/chat/completions", payload)
             result = self._parse(response)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported in the request's result
             seconds = time.perf_counter() - started
             logger.warning("request failed after %.2fs: %s: %s", seconds, type(exc).__name__, exc)
             return _error_result(exc, seconds)

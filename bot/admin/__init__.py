@@ -1,0 +1,109 @@
+"""The admin console at /admin: review the conversation log, export it, delete a person's data.
+
+    from bot.admin import mount_admin
+    mount_admin(app, settings)      # in create_app; does nothing when ADMIN_PASSWORD is unset
+
+Off (every /admin path answers 404) unless ADMIN_PASSWORD is set. Sign-in with ADMIN_USERNAME and
+ADMIN_PASSWORD; the session is a signed, HttpOnly, SameSite=Strict cookie (Secure over https).
+Pages are server-rendered Jinja2 with inline CSS and no JavaScript, under a strict CSP.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bot.admin.routes import AdminState, router, templates
+from bot.admin.security import Credentials, LoginThrottle, SessionCodec, session_secret
+from bot.settings import Settings
+from storage.conversation_log import ConversationLog
+from storage.keys import KeyBuilder
+
+__all__ = ["AdminState", "admin_enabled", "mount_admin", "router"]
+
+log = logging.getLogger(__name__)
+
+_HEADERS = [
+    (b"content-security-policy",
+     (b"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'; "
+      b"frame-ancestors 'none'; base-uri 'none'")),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+class AdminHeaders:
+    """Security headers on every /admin answer; pages and exports are never cached."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/admin"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [h for h in _HEADERS if h[0] not in present]
+                if b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def admin_enabled(settings: Settings) -> bool:
+    return bool(settings.admin_password and settings.admin_password.get_secret_value())
+
+
+def mount_admin(app: FastAPI, settings: Settings, *,
+                conversation_log: ConversationLog | None = None,
+                redis_client: redis.Redis | None = None) -> bool:
+    """Add the console to `app` when ADMIN_PASSWORD is set; returns whether it did.
+
+    Uses `app.state.redis` (create_app's client) unless `redis_client` is given, and opens the
+    log at DATABASE_URL unless `conversation_log` is given. Calling it twice does nothing more.
+    """
+    if getattr(app.state, "admin", None) is not None:
+        return True
+    if not admin_enabled(settings):
+        log.info("admin console off: ADMIN_PASSWORD is not set")
+        return False
+    assert settings.admin_password is not None
+    password = settings.admin_password.get_secret_value()
+    client = redis_client or getattr(app.state, "redis", None) or redis.Redis.from_url(
+        settings.effective_redis_url, socket_timeout=5, socket_connect_timeout=2)
+    app.state.admin = AdminState(
+        settings=settings,
+        log=conversation_log or ConversationLog(settings.database_url),
+        redis=client,
+        credentials=Credentials(settings.admin_username, password),
+        codec=SessionCodec(session_secret(settings), password),
+        throttle=LoginThrottle(),
+        keys=KeyBuilder(),
+    )
+    app.include_router(router)
+    app.add_middleware(AdminHeaders)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
+    return True
+
+
+async def _database_error(request: Request, exc: Any) -> HTMLResponse:
+    """The log's database is down or has no tables yet: say so instead of a bare 500."""
+    log.error("admin console: conversation log unavailable: %s", type(exc).__name__)
+    return templates.TemplateResponse(request, "message.html", {
+        "session": None, "retention_days": 0, "title": "Conversation log unavailable",
+        "text": "The conversation log's database could not be read. If this is a new "
+                "installation, run `sealion-bot migrate` (DATABASE_URL) and reload.",
+    }, status_code=503)

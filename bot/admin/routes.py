@@ -1,0 +1,406 @@
+"""The console's pages: sign-in, the conversation list, a thread, exports, deleting a person.
+
+Handlers are plain functions (FastAPI runs them in its thread pool): the log is SQLAlchemy and
+Redis is the synchronous client. Every page but the login asks for a session; a page without one
+redirects to the login, an image or export answers 401. Every POST carries a CSRF token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+import redis
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
+
+from bot.admin.security import (
+    LOGIN_COOKIE,
+    LOGIN_MAX_AGE,
+    SESSION_COOKIE,
+    SESSION_MAX_AGE,
+    AdminSession,
+    Credentials,
+    LoginThrottle,
+    SessionCodec,
+    csrf_ok,
+)
+from bot.messages import ConversationKey, Platform
+from bot.settings import Settings
+from storage.conversation_log import (
+    ConversationFilter,
+    ConversationLog,
+    csv_lines,
+    jsonl_lines,
+)
+from storage.history import RedisHistory
+from storage.keys import KeyBuilder
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+PER_PAGE = 50
+THREAD_PAGE = 200
+EXPORT_FORMATS = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+
+
+def _when(value: dt.datetime | None, seconds: bool = False) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def _number(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+templates.env.filters["when"] = _when
+templates.env.filters["number"] = _number
+
+
+@dataclass
+class AdminState:
+    settings: Settings
+    log: ConversationLog
+    redis: redis.Redis
+    credentials: Credentials
+    codec: SessionCodec
+    throttle: LoginThrottle
+    keys: KeyBuilder
+
+    def history(self) -> RedisHistory:
+        return RedisHistory(self.redis, ttl=self.settings.history_ttl_seconds,
+                            max_turns=self.settings.history_max_turns, keys=self.keys)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _state(request: Request) -> AdminState:
+    state = getattr(request.app.state, "admin", None)
+    if state is None:  # the router was included without mount_admin: behave as "off"
+        raise HTTPException(404)
+    return state
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this console may follow a login (no open redirect)."""
+    if target and target.startswith("/admin") and not target.startswith("//") \
+            and "\\" not in target and "\n" not in target and "\r" not in target:
+        return target
+    return "/admin"
+
+
+def _session(request: Request) -> AdminSession | None:
+    state = _state(request)
+    return state.codec.read(request.cookies.get(SESSION_COOKIE), state.credentials.username)
+
+
+def page_session(request: Request) -> AdminSession:
+    """A page: without a session, off to the login (and back here after it)."""
+    session = _session(request)
+    if session is None:
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise HTTPException(303, headers={"Location": f"/admin/login?next={quote(here)}"})
+    return session
+
+
+def data_session(request: Request) -> AdminSession:
+    """An image or an export: 401 without a session."""
+    session = _session(request)
+    if session is None:
+        raise HTTPException(401, "sign in at /admin/login")
+    return session
+
+
+PageSession = Annotated[AdminSession, Depends(page_session)]
+DataSession = Annotated[AdminSession, Depends(data_session)]
+
+
+def _check_post(request: Request, session: AdminSession, token: str | None) -> None:
+    origin = request.headers.get("origin")
+    if origin and origin != "null":
+        expected = f"{request.url.scheme}://{request.url.netloc}"
+        if origin != expected:
+            raise HTTPException(403, "cross-origin request refused")
+    if not csrf_ok(session, token):
+        raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
+
+
+def _render(request: Request, name: str, context: dict[str, Any],
+            status_code: int = 200) -> HTMLResponse:
+    state = _state(request)
+    context = {"session": None, "retention_days": state.settings.retention_days, **context}
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def _date(value: str | None, end: bool = False) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+    moment = dt.datetime.combine(day, dt.time.max if end else dt.time.min, tzinfo=dt.UTC)
+    return moment
+
+
+def _filter(platform: str | None, language: str | None, date_from: str | None,
+            date_to: str | None, q: str | None) -> ConversationFilter:
+    if platform and platform not in {p.value for p in Platform}:
+        platform = None
+    return ConversationFilter(platform=platform or None, language=language or None,
+                              since=_date(date_from), until=_date(date_to, end=True),
+                              search=(q or "").strip() or None)
+
+
+def _query(**params: Any) -> str:
+    return urlencode({k: v for k, v in params.items() if v not in (None, "")})
+
+
+def _export(rows: Any, fmt: str, filename: str) -> StreamingResponse:
+    if fmt not in EXPORT_FORMATS:
+        raise HTTPException(404)
+    body = jsonl_lines(rows) if fmt == "jsonl" else csv_lines(rows)
+    return StreamingResponse(body, media_type=EXPORT_FORMATS[fmt], headers={
+        "Content-Disposition": f'attachment; filename="{filename}.{fmt}"',
+        "Cache-Control": "no-store",
+    })
+
+
+def _stamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+
+
+# --- sign in and out ---------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+    state = _state(request)
+    if _session(request) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)  # type: ignore[return-value]
+    return _login_form(request, state, next=next)
+
+
+def _login_form(request: Request, state: AdminState, *, next: str | None,
+                error: str | None = None, status_code: int = 200,
+                username: str = "") -> HTMLResponse:
+    token, cookie = state.codec.login_token()
+    response = _render(request, "login.html", {
+        "csrf": token, "next": _safe_next(next), "error": error,
+        "username": username or state.credentials.username,
+    }, status_code=status_code)
+    response.set_cookie(LOGIN_COOKIE, cookie, max_age=LOGIN_MAX_AGE, path="/admin",
+                        httponly=True, samesite="strict", secure=_secure(request))
+    return response
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, username: str = Form(""), password: str = Form(""),
+          csrf: str = Form(""), next: str = Form("/admin")) -> Response:
+    state = _state(request)
+    if not state.codec.check_login_token(request.cookies.get(LOGIN_COOKIE), csrf):
+        return _login_form(request, state, next=next, status_code=403, username=username,
+                           error="The form expired. Please sign in again.")
+    client = _client(request)
+    wait = state.throttle.wait(client)
+    if wait > 0:
+        response = _login_form(
+            request, state, next=next, status_code=429, username=username,
+            error=f"Too many failed attempts. Try again in {math.ceil(wait)} s.")
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
+    if not state.credentials.check(username, password):
+        delay = state.throttle.failure(client)
+        log.warning("admin login failed from %s (%d in a row)", client,
+                    state.throttle.failures(client))
+        response = _login_form(
+            request, state, next=next, status_code=401, username=username,
+            error=f"Wrong username or password. Next attempt possible in {math.ceil(delay)} s.")
+        response.headers["Retry-After"] = str(math.ceil(delay))
+        return response
+    state.throttle.success(client)
+    log.info("admin login from %s", client)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(SESSION_COOKIE, state.codec.issue(state.credentials.username),
+                        max_age=SESSION_MAX_AGE, path="/admin", httponly=True,
+                        samesite="strict", secure=_secure(request))
+    response.delete_cookie(LOGIN_COOKIE, path="/admin")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, session: PageSession, csrf: str = Form("")) -> Response:
+    _check_post(request, session, csrf)
+    response = RedirectResponse("/admin/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/admin", httponly=True, samesite="strict",
+                           secure=_secure(request))
+    return response
+
+
+# --- the list ----------------------------------------------------------------------------------
+
+
+@router.get("", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def conversations(request: Request, session: PageSession,
+                  platform: str | None = None, language: str | None = None,
+                  date_from: str | None = Query(None, alias="from"),
+                  date_to: str | None = Query(None, alias="to"), q: str | None = None,
+                  page: int = Query(1, ge=1, le=100_000)) -> HTMLResponse:
+    state = _state(request)
+    flt = _filter(platform, language, date_from, date_to, q)
+    result = state.log.list_conversations(flt, page=page, per_page=PER_PAGE)
+    filters = {"platform": flt.platform or "", "language": flt.language or "",
+               "from": date_from or "", "to": date_to or "", "q": q or ""}
+    deleted = request.query_params.get("deleted")
+    return _render(request, "list.html", {
+        "session": session, "result": result, "filters": filters,
+        "platforms": [p.value for p in Platform], "languages": state.log.languages(),
+        "query": _query(**filters), "page_query": lambda n: _query(**filters, page=n),
+        "deleted": deleted, "deleted_messages": request.query_params.get("messages"),
+        "deleted_keys": request.query_params.get("keys"),
+    })
+
+
+@router.get("/export.{fmt}")
+def export_filtered(request: Request, fmt: str, session: DataSession,
+                    platform: str | None = None, language: str | None = None,
+                    date_from: str | None = Query(None, alias="from"),
+                    date_to: str | None = Query(None, alias="to"),
+                    q: str | None = None) -> StreamingResponse:
+    state = _state(request)
+    flt = _filter(platform, language, date_from, date_to, q)
+    log.info("admin export (%s) of the filtered conversations", fmt)
+    return _export(state.log.export_rows(flt), fmt, f"conversations-{_stamp()}")
+
+
+# --- one conversation --------------------------------------------------------------------------
+
+
+@router.get("/conversations/{conversation_id}", response_class=HTMLResponse)
+def thread(request: Request, conversation_id: int,
+           session: PageSession,
+           before: int | None = None) -> HTMLResponse:
+    state = _state(request)
+    found = state.log.thread(conversation_id, limit=THREAD_PAGE, before=before)
+    if found is None:
+        return _render(request, "message.html", {
+            "session": session, "title": "Not found",
+            "text": "This conversation is not in the log (deleted, or purged by retention)."},
+            status_code=404)
+    return _render(request, "thread.html", {"session": session, "thread": found,
+                                            "c": found.conversation})
+
+
+@router.get("/conversations/{conversation_id}/export.{fmt}")
+def export_conversation(request: Request, conversation_id: int, fmt: str,
+                        session: DataSession) -> StreamingResponse:
+    state = _state(request)
+    if state.log.conversation(conversation_id) is None:
+        raise HTTPException(404)
+    log.info("admin export (%s) of conversation %d", fmt, conversation_id)
+    return _export(state.log.export_rows(conversation_id=conversation_id), fmt,
+                   f"conversation-{conversation_id}-{_stamp()}")
+
+
+@router.get("/images/{image_id}")
+def image(request: Request, image_id: int,
+          session: DataSession) -> Response:
+    found = _state(request).log.image(image_id)
+    if found is None:
+        raise HTTPException(404)
+    data, mime_type = found
+    return Response(data, media_type=mime_type if mime_type.startswith("image/") else
+                    "application/octet-stream",
+                    headers={"Cache-Control": "private, max-age=3600",
+                             "Content-Disposition": f'inline; filename="image-{image_id}.jpg"'})
+
+
+# --- deleting a person -------------------------------------------------------------------------
+
+
+def _person_redis_keys(state: AdminState, platform: Platform,
+                       user_id: str) -> list[ConversationKey]:
+    """The person's conversations that Redis still knows, found by their keys."""
+    prefix = f"{state.keys.prefix}:conv:{platform.value}:"
+    escaped = "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in user_id)
+    found: set[ConversationKey] = set()
+    for raw in state.redis.scan_iter(match=f"{prefix}*:{escaped}:*", count=1000):
+        name = raw.decode() if isinstance(raw, bytes) else raw
+        parts = name[len(prefix):].split(":")
+        if len(parts) >= 4 and parts[2] == user_id:
+            found.add(ConversationKey(platform=platform, bot_id=parts[0], chat_id=parts[1],
+                                      user_id=parts[2]))
+    return sorted(found, key=lambda k: k.as_path())
+
+
+def forget_in_redis(state: AdminState, keys: list[ConversationKey]) -> int:
+    """History, images, reply language and queued messages of each conversation."""
+    history = state.history()
+    removed = 0
+    for key in keys:
+        removed += history.clear(key)
+        removed += int(state.redis.delete(state.keys.language(key), state.keys.language_pin(key),
+                                          state.keys.pending(key), state.keys.inflight(key)))
+    return removed
+
+
+def _person(platform: str, user_id: str) -> tuple[Platform, str]:
+    try:
+        chosen = Platform(platform)
+    except ValueError:
+        raise HTTPException(400, "unknown platform") from None
+    user_id = user_id.strip()
+    if not user_id or len(user_id) > 128:
+        raise HTTPException(400, "a user id is required")
+    return chosen, user_id
+
+
+@router.get("/people/delete", response_class=HTMLResponse)
+def delete_person_page(request: Request, platform: str, user_id: str,
+                       session: PageSession) -> HTMLResponse:
+    state = _state(request)
+    chosen, user_id = _person(platform, user_id)
+    conversations = state.log.person_conversations(chosen, user_id)
+    known = {c.key for c in conversations}
+    redis_only = [k for k in _person_redis_keys(state, chosen, user_id) if k not in known]
+    return _render(request, "delete.html", {
+        "session": session, "platform": chosen.value, "user_id": user_id,
+        "conversations": conversations, "redis_only": redis_only,
+        "group_messages": state.log.person_group_messages(chosen, user_id),
+        "name": next((c.user_name for c in conversations if c.user_name), None),
+    })
+
+
+@router.post("/people/delete")
+def delete_person(request: Request, session: PageSession, platform: str = Form(...),
+                  user_id: str = Form(...), csrf: str = Form("")) -> Response:
+    _check_post(request, session, csrf)
+    state = _state(request)
+    chosen, user_id = _person(platform, user_id)
+    deleted = state.log.delete_person(chosen, user_id)
+    keys = sorted({*deleted.conversations, *_person_redis_keys(state, chosen, user_id)},
+                  key=lambda k: k.as_path())
+    removed = forget_in_redis(state, keys)
+    log.warning("admin deleted the data of %s user %s: %d message(s), %d Redis key(s)",
+                chosen.value, user_id, deleted.messages, removed)
+    target = "/admin?" + _query(deleted=f"{chosen.value}:{user_id}", messages=deleted.messages,
+                                keys=removed)
+    return RedirectResponse(target, status_code=303)
