@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     model_id: str = "aisingapore/Qwen-SEA-LION-v4-4B-VL"
     processor_id: str | None = None
     max_new_tokens: int = Field(1024, ge=1, le=32768)
+    #: The model's context: the prompt (history, images) is trimmed, by real token counts, to
+    #: leave room for MAX_NEW_TOKENS.
+    max_context_tokens: int = Field(16384, ge=256)
     #: Longest side budget for one image, in pixels (width * height) before the model sees it.
     max_image_pixels: int = Field(1024 * 1024, ge=64 * 64)
     #: Batching in the GPU worker: at most this many requests per generate() call ...
@@ -117,6 +120,8 @@ class Settings(BaseSettings):
                 "CELERY_VISIBILITY_TIMEOUT must be above CELERY_TASK_TIME_LIMIT, or a slow task "
                 "would be delivered twice"
             )
+        if self.max_new_tokens >= self.max_context_tokens:
+            raise ValueError("MAX_NEW_TOKENS must be below MAX_CONTEXT_TOKENS")
         if self.model_backend == "openai" and not self.openai_base_url:
             raise ValueError("MODEL_BACKEND=openai needs OPENAI_BASE_URL")
         if self.celery_visibility_timeout <= self.turn_timeout_seconds:

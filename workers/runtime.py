@@ -90,7 +90,8 @@ class Runtime:
                 from workers.engines.transformers import TransformersEngine
 
                 engine = TransformersEngine(s.model_id, s.processor_id, device=s.engine_device,
-                                            max_image_pixels=s.max_image_pixels)
+                                            max_image_pixels=s.max_image_pixels,
+                                            max_context_tokens=s.max_context_tokens)
                 log.info("loading model %s", s.model_id)
                 engine.load()
                 self._engine = BatchingEngine(engine, max_batch=s.engine_max_batch_size,

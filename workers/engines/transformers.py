@@ -143,6 +143,7 @@ class TransformersEngine(BaseEngine):
         device: str | None = None,
         dtype: str = "auto",
         max_image_pixels: int = 1024 * 1024,
+        max_context_tokens: int | None = None,
     ) -> None:
         if dtype != "auto" and dtype not in _DTYPES:
             raise ValueError(f"unknown dtype {dtype!r}; use 'auto' or one of {sorted(_DTYPES)}")
@@ -151,6 +152,9 @@ class TransformersEngine(BaseEngine):
         self.requested_device = device
         self.requested_dtype = dtype
         self.max_image_pixels = max_image_pixels
+        #: Prompt plus answer must fit: the oldest turns go until the prompt, counted with the
+        #: checkpoint's own processor (images included), leaves room for max_new_tokens.
+        self.max_context_tokens = max_context_tokens
         self.model = None
         self.processor = None
         self.device: str | None = None
@@ -281,7 +285,27 @@ class TransformersEngine(BaseEngine):
             if turn.text or not content:
                 content.append({"type": "text", "text": turn.text or ""})
             messages.append({"role": turn.role, "content": content})
+        if self.max_context_tokens:
+            messages = self._fit_context(messages, self.max_context_tokens - max_new_tokens)
         return _Prepared(index=index, messages=messages, max_new_tokens=max_new_tokens)
+
+    def prompt_tokens(self, messages: list[dict[str, Any]]) -> int:
+        """The prompt's length in the model's own tokens, images included."""
+        inputs = self.processor.apply_chat_template(
+            [messages], add_generation_prompt=True, tokenize=True, return_dict=True,
+            return_tensors="pt", sanitize_control_tokens=True)
+        return int(inputs["input_ids"].shape[1])
+
+    def _fit_context(self, messages: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+        """Drop the oldest exchanges until the prompt fits `budget` tokens (the system message
+        and the newest user turn always stay)."""
+        system = [m for m in messages[:1] if m["role"] == "system"]
+        turns = messages[len(system):]
+        while len(turns) > 1 and self.prompt_tokens(system + turns) > budget:
+            turns = turns[1:]
+            while len(turns) > 1 and turns[0]["role"] != "user":
+                turns = turns[1:]  # a conversation starts with the person, not an answer
+        return system + turns
 
     def _run(self, items: list[_Prepared]) -> dict[int, GenerationResult]:
         """Generate ``items`` together; on OOM halve the batch, on any other error retry one by one."""
