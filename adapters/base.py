@@ -154,6 +154,11 @@ class BaseAdapter(ABC):
         """How often `indicate_typing` should be repeated while the model works."""
         return self.settings.typing_interval_seconds
 
+    async def show_partial(self, key: ConversationKey, reply_context: dict, text: str,
+                           draft_id: int) -> None:
+        """Show the answer so far (streaming), where the platform can; else show typing."""
+        await self.indicate_typing(key, reply_context)
+
     async def language_hint(self, key: ConversationKey) -> str | None:
         """The user's language as the platform knows it, asked on first contact (may call out)."""
         return None

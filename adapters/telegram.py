@@ -250,6 +250,14 @@ class TelegramAdapter(BaseAdapter):
         await bot.send_chat_action(chat_id=int(key.chat_id), action=constants.ChatAction.TYPING,
                                    message_thread_id=reply_context.get("thread_id"))
 
+    async def show_partial(self, key: ConversationKey, reply_context: dict, text: str,
+                           draft_id: int) -> None:
+        # A draft is a 30-second preview, replaced when the final message is sent.
+        bot = await self.bot()
+        preview = text[-self.max_text_length:] if len(text) > self.max_text_length else text
+        await bot.send_message_draft(chat_id=int(key.chat_id), draft_id=draft_id, text=preview,
+                                     message_thread_id=reply_context.get("thread_id"))
+
     async def send(self, reply: Reply, log_: DeliveryLog) -> None:
         bot = await self.bot()
         for index, part in enumerate(self.parts(reply)):

@@ -54,6 +54,8 @@ class TurnPlan(BaseModel):
     message_ids: tuple[str, ...] = ()
     #: When the turn's first message reached the webhook (for the time-to-reply metric).
     received_at: float = 0.0
+    #: Show the answer while it is generated (where the platform can).
+    stream: bool = False
 
     @property
     def needs_model(self) -> bool:

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
+    #: Private chats see the answer grow while it is generated (sendMessageDraft), refreshed
+    #: every STREAM_INTERVAL_SECONDS; the final message is sent once, as always.
+    telegram_streaming: bool = False
+    stream_interval_seconds: float = Field(1.0, ge=0.3)
 
     # --- LINE --------------------------------------------------------------------------------
     line_channel_secret: SecretStr | None = None

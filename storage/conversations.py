@@ -11,7 +11,8 @@ How a message becomes a turn:
    become the next turn together.
 3. `ConversationStore.finish_turn` — after the reply is sent — deletes *inflight* and the lock,
    if the lock still names that turn. If a worker died mid-turn the lock expires and the next
-   `take_turn` resumes the inflight messages under a new turn id.
+   `take_turn` resumes the inflight messages under a new turn id. A step that merely outlived
+   the lock takes it back with `claim`, as long as no other turn has taken its messages.
 
 Every step checks the turn id, so a redelivered Celery task of a finished turn does nothing.
 """
@@ -37,7 +38,7 @@ end
 return 0
 """
 
-# KEYS: pending, inflight, turn.  ARGV: new turn id, lock ttl ms, list ttl s.
+# KEYS: pending, inflight, turn, owner.  ARGV: new turn id, lock ttl ms, list ttl s.
 _TAKE_TURN = """
 local current = redis.call('GET', KEYS[3])
 if current then return {'busy', current, redis.call('PTTL', KEYS[3])} end
@@ -45,13 +46,26 @@ if redis.call('LLEN', KEYS[1]) == 0 and redis.call('LLEN', KEYS[2]) == 0 then re
 while redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT') do end
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[3])
 return {'taken', ARGV[1]}
 """
 
-# KEYS: inflight, turn.  ARGV: turn id.
+# KEYS: inflight, turn, owner.  ARGV: turn id.
 _FINISH_TURN = """
 if redis.call('GET', KEYS[2]) == ARGV[1] then
-  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+  return 1
+end
+return 0
+"""
+
+# KEYS: turn, owner.  ARGV: turn id, ttl ms.  The turn's lock, kept or taken back: a slow step
+# may outlive the lock, and the turn is still its own while nobody else has taken its messages.
+_CLAIM = """
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if not current and redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end
 return 0
@@ -110,6 +124,7 @@ class ConversationStore:
         self._take = client.register_script(_TAKE_TURN)
         self._finish = client.register_script(_FINISH_TURN)
         self._extend = client.register_script(_EXTEND)
+        self._claim = client.register_script(_CLAIM)
 
     # --- pending -------------------------------------------------------------------------------
     def pending(self, key: ConversationKey) -> list[InboundMessage]:
@@ -123,7 +138,8 @@ class ConversationStore:
     def take_turn(self, key: ConversationKey) -> TurnState:
         new_id = uuid.uuid4().hex
         result = self._take(
-            keys=[self._keys.pending(key), self._keys.inflight(key), self._keys.turn(key)],
+            keys=[self._keys.pending(key), self._keys.inflight(key), self._keys.turn(key),
+                  self._keys.turn_owner(key)],
             args=[new_id, self._turn_ttl_ms, self._list_ttl],
         )
         status = _text(result[0])
@@ -148,10 +164,23 @@ class ConversationStore:
         """Keep the lock of a turn that is still being worked on."""
         return bool(self._extend(keys=[self._keys.turn(key)], args=[turn_id, self._turn_ttl_ms]))
 
+    def in_flight(self, key: ConversationKey, turn_id: str) -> bool:
+        """Whether the turn's messages are still waiting for its answer (lock or not)."""
+        value = self._redis.get(self._keys.turn_owner(key))
+        return value is not None and _text(value) == turn_id
+
+    def claim(self, key: ConversationKey, turn_id: str) -> bool:
+        """Keep (or take back) the lock of a turn that is still being answered.
+
+        False when the turn is over or another turn took its messages: the caller drops out.
+        """
+        return bool(self._claim(keys=[self._keys.turn(key), self._keys.turn_owner(key)],
+                                args=[turn_id, self._turn_ttl_ms]))
+
     def finish_turn(self, key: ConversationKey, turn_id: str) -> bool:
-        return bool(
-            self._finish(keys=[self._keys.inflight(key), self._keys.turn(key)], args=[turn_id])
-        )
+        return bool(self._finish(
+            keys=[self._keys.inflight(key), self._keys.turn(key), self._keys.turn_owner(key)],
+            args=[turn_id]))
 
     # --- delivery markers: a redelivered task never sends a part twice --------------------------
     def sent_parts(self, turn_id: str) -> set[str]:
@@ -163,6 +192,14 @@ class ConversationStore:
         pipe.sadd(name, index)
         pipe.expire(name, self._marker_ttl)
         pipe.execute()
+
+    def set_partial(self, turn_id: str, text: str) -> None:
+        """The answer so far, for the I/O worker to show while the model writes."""
+        self._redis.set(self._keys.turn_partial(turn_id), text, ex=self._turn_ttl_ms // 1000)
+
+    def partial(self, turn_id: str) -> str | None:
+        value = self._redis.get(self._keys.turn_partial(turn_id))
+        return _text(value) if value is not None else None
 
     def mark_done_once(self, turn_id: str) -> bool:
         """True the first time it is called for a turn (guards the history write)."""

@@ -4,12 +4,14 @@
     sealion:conv:{conversation}:pending             list of InboundMessage JSON, arrival order
     sealion:conv:{conversation}:inflight            list: the messages of the turn being answered
     sealion:conv:{conversation}:turn                string: the id of the turn in flight (the lock)
+    sealion:conv:{conversation}:owner               string: the turn the inflight messages belong to
     sealion:conv:{conversation}:history             list of HistoryEntry JSON, oldest first
     sealion:conv:{conversation}:img:{image_id}      bytes: a downscaled JPEG from the history
     sealion:conv:{conversation}:lang                string: the conversation's reply language
     sealion:conv:{conversation}:lang_pin            string: the language pinned with /lang
     sealion:turn:{turn_id}:sent                     set: indices of reply parts already sent
     sealion:turn:{turn_id}:done                     string: the turn's history was written
+    sealion:turn:{turn_id}:partial                  string: the answer so far (streaming)
     sealion:workers                                 sorted set: worker name -> last heartbeat
     sealion:metrics:{kind}:{name}                   hash: service metrics (storage/metrics.py)
     sealion:bot:{platform}:{bot}:username           string: the bot's own username (getMe)
@@ -43,6 +45,9 @@ class KeyBuilder:
     def turn(self, key: ConversationKey) -> str:
         return self.conversation(key, "turn")
 
+    def turn_owner(self, key: ConversationKey) -> str:
+        return self.conversation(key, "owner")
+
     def history(self, key: ConversationKey) -> str:
         return self.conversation(key, "history")
 
@@ -60,6 +65,9 @@ class KeyBuilder:
 
     def turn_sent(self, turn_id: str) -> str:
         return f"{self.prefix}:turn:{turn_id}:sent"
+
+    def turn_partial(self, turn_id: str) -> str:
+        return f"{self.prefix}:turn:{turn_id}:partial"
 
     def turn_done(self, turn_id: str) -> str:
         return f"{self.prefix}:turn:{turn_id}:done"

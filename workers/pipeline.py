@@ -20,7 +20,7 @@ from typing import Any
 from adapters.base import MediaError, MediaTooLarge, PermanentSendError
 from bot.conversation import TurnPlan, clean_reply, plan_turn, system_prompt
 from bot.language import clean, is_other_language
-from bot.messages import ConversationKey, Reply
+from bot.messages import ConversationKey, Platform, Reply
 from bot.texts import REPLY_INSTRUCTION, Text, text
 from storage.conversation_log import make_thumbnail
 from storage.history import HistoryEntry
@@ -105,6 +105,9 @@ def prepare(rt: Runtime, key: ConversationKey) -> Step:
     plan = plan.model_copy(update={"notices": tuple(notices), "image_ids": tuple(image_ids),
                                    "attachments": ()})
     if plan.user_text.strip() or image_ids:
+        stream = (s.telegram_streaming and key.platform == Platform.TELEGRAM
+                  and bool(plan.reply_context.get("private")))
+        plan = plan.model_copy(update={"stream": stream})
         return Step("generate", plan=plan.model_dump(mode="json"),
                     request=_request(rt, plan))
     return Step("deliver", plan=plan.model_dump(mode="json"))
@@ -142,6 +145,7 @@ def _request(rt: Runtime, plan: TurnPlan) -> dict[str, Any]:
         "turns": turns,
         "max_new_tokens": s.max_new_tokens,
         "language": plan.language,
+        "stream": plan.stream,
     }
 
 
@@ -150,9 +154,8 @@ def generate(rt: Runtime, request: dict[str, Any]) -> dict[str, Any]:
 
     key = ConversationKey.model_validate(request["key"])
     turn_id = request["turn_id"]
-    if not rt.store.is_current(key, turn_id):
+    if not rt.store.claim(key, turn_id):
         return {"skipped": True}
-    rt.store.extend(key, turn_id)
     try:
         turns = tuple(
             ChatTurn(role=t["role"], text=t["text"],
@@ -160,8 +163,9 @@ def generate(rt: Runtime, request: dict[str, Any]) -> dict[str, Any]:
                                   if (img := rt.history.image(key, i)) is not None))
             for t in request["turns"]
         )
-        model_request = GenerationRequest(system=request["system"], turns=turns,
-                                          max_new_tokens=request["max_new_tokens"])
+        model_request = GenerationRequest(
+            system=request["system"], turns=turns, max_new_tokens=request["max_new_tokens"],
+            on_partial=_partial_writer(rt, turn_id) if request.get("stream") else None)
         result = rt.engine().generate(model_request)
         target = request.get("language")
         if target and rt.settings.reply_language_check and _wrong_language(result.text, target):
@@ -172,7 +176,7 @@ def generate(rt: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # an answer must come back, even if it is an error
         log.exception("turn %s: generation failed", turn_id)
         return {"text": "", "error": f"{type(exc).__name__}: {exc}"}
-    rt.store.extend(key, turn_id)
+    rt.store.claim(key, turn_id)
     log.info("turn %s: generated %d tokens in %.2fs", turn_id, result.completion_tokens,
              result.seconds, extra={"conversation": key.as_path(), "turn": turn_id})
     if result.completion_tokens and result.seconds > 0:
@@ -182,6 +186,19 @@ def generate(rt: Runtime, request: dict[str, Any]) -> dict[str, Any]:
                            result.completion_tokens / result.seconds)
     return {"text": result.text, "error": result.error, "prompt_tokens": result.prompt_tokens,
             "completion_tokens": result.completion_tokens, "seconds": result.seconds}
+
+
+def _partial_writer(rt: Runtime, turn_id: str, every: float = 0.5) -> Any:
+    """A callback keeping the answer so far in Redis, at most every `every` seconds."""
+    last = [0.0]
+
+    def write(text: str) -> None:
+        now = time.monotonic()
+        if text and now - last[0] >= every:
+            last[0] = now
+            rt.store.set_partial(turn_id, clean_reply(text))
+
+    return write
 
 
 def _wrong_language(answer: str, target: str) -> bool:
@@ -225,9 +242,8 @@ def deliver(rt: Runtime, result: dict[str, Any] | None, plan_json: dict[str, Any
     """
     plan = TurnPlan.model_validate(plan_json)
     key = plan.key
-    if not rt.store.is_current(key, plan.turn_id) or (result or {}).get("skipped"):
+    if (result or {}).get("skipped") or not rt.store.claim(key, plan.turn_id):
         return False
-    rt.store.extend(key, plan.turn_id)
     notices = list(plan.notices)
     answer = ""
     if result is not None:
@@ -272,10 +288,20 @@ def deliver(rt: Runtime, result: dict[str, Any] | None, plan_json: dict[str, Any
 
 
 def keep_typing(rt: Runtime, plan: TurnPlan, started: float) -> bool:
-    """Refresh the typing indicator; True while the turn is still being answered."""
+    """Refresh the typing indicator, or the draft of a streamed answer; True while the turn
+    is still being answered."""
     if time.time() - started > rt.settings.turn_timeout_seconds:
         return False
-    if not rt.store.is_current(plan.key, plan.turn_id):
+    if not rt.store.in_flight(plan.key, plan.turn_id):
         return False
+    partial = rt.store.partial(plan.turn_id) if plan.stream else None
+    if partial:
+        try:
+            draft_id = int(plan.turn_id[:8], 16) or 1
+            rt.run(rt.adapter(plan.key.platform).show_partial(plan.key, plan.reply_context,
+                                                              partial, draft_id))
+            return True
+        except Exception as exc:  # a draft is a courtesy, like typing
+            log.info("draft not shown: %s", exc)
     _typing(rt, plan)
     return True

@@ -35,9 +35,8 @@ def process_conversation(self: Any, key: dict[str, Any]) -> str:
             generate_reply.s(step.request).set(queue=INFERENCE_QUEUE),
             deliver_reply.s(step.plan).set(queue=IO_QUEUE),
         ).apply_async()
-        key = ConversationKey.model_validate(key)
         keep_typing.apply_async(args=[step.plan, time.time()],
-                                countdown=rt.adapter(key.platform).typing_interval())
+                                countdown=_refresh_interval(rt, TurnPlan.model_validate(step.plan)))
     elif step.kind == "deliver":
         deliver_reply.apply_async(args=[None, step.plan], queue=IO_QUEUE)
     return step.kind
@@ -84,5 +83,10 @@ def keep_typing(plan: dict[str, Any], started: float) -> None:
     rt = runtime()
     turn = TurnPlan.model_validate(plan)
     if pipeline.keep_typing(rt, turn, started):
-        keep_typing.apply_async(args=[plan, started],
-                                countdown=rt.adapter(turn.key.platform).typing_interval())
+        keep_typing.apply_async(args=[plan, started], countdown=_refresh_interval(rt, turn))
+
+
+def _refresh_interval(rt, turn: TurnPlan) -> float:
+    if turn.stream:
+        return rt.settings.stream_interval_seconds
+    return rt.adapter(turn.key.platform).typing_interval()

@@ -112,3 +112,25 @@ def test_worker_registry(client):
     assert registry.alive() == ["w1"]
     registry.leave("w1")
     assert registry.alive() == []
+
+
+def test_a_slow_step_takes_its_expired_lock_back_unless_another_turn_took_over(client):
+    inbox = Inbox(client, dedupe_ttl=60, pending_ttl=60)
+    store = ConversationStore(client, turn_ttl=1)
+    key = conversation()
+    inbox.accept(message(key, 1))
+    slow = store.take_turn(key).turn_id
+    time.sleep(1.1)  # generation outlived the lock; no other message came
+    assert store.in_flight(key, slow) and not store.is_current(key, slow)
+    assert store.claim(key, slow) is True and store.is_current(key, slow)
+    assert store.finish_turn(key, slow) is True
+    assert store.claim(key, slow) is False  # a finished turn stays finished
+
+    inbox.accept(message(key, 2))
+    stale = store.take_turn(key).turn_id
+    time.sleep(1.1)
+    inbox.accept(message(key, 3))
+    resumed = store.take_turn(key)  # a new message resumed the messages under a new id
+    assert resumed.status == "taken"
+    assert store.claim(key, stale) is False and not store.in_flight(key, stale)
+    assert [m.text for m in store.turn_messages(key)] == ["m2", "m3"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
@@ -29,6 +29,9 @@ class GenerationRequest:
     system: str  # system prompt (may be "")
     turns: tuple[ChatTurn, ...]  # conversation, oldest first, ends with a user turn
     max_new_tokens: int = 512
+    #: Called now and then with the answer so far (streaming); engines that cannot stream
+    #: ignore it. In-process only: it never crosses Celery.
+    on_partial: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,7 @@ class _Prepared:
     index: int
     messages: list[dict[str, Any]]
     max_new_tokens: int
+    on_partial: Any = None
 
 
 def _error_result(exc: BaseException) -> GenerationResult:
@@ -130,6 +131,31 @@ class _PerRowLimit:
 
     def __call__(self, input_ids, scores, **kwargs):
         return (input_ids.shape[1] - self.prompt_length) >= self.limits
+
+
+class _Partials:
+    """A never-stopping "stopping criterion" that shows each streaming row its answer so far,
+    every `every` tokens: one batched generate, many streams."""
+
+    def __init__(self, prompt_length: int, rows: dict[int, Any], tokenizer: Any,
+                 eos_ids: set[int], every: int = 8) -> None:
+        self.prompt_length, self.rows, self.tokenizer = prompt_length, rows, tokenizer
+        self.eos_ids, self.every = eos_ids, every
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        generated = input_ids.shape[1] - self.prompt_length
+        if generated and generated % self.every == 0:
+            for row, callback in self.rows.items():
+                tokens = input_ids[row, self.prompt_length:].tolist()
+                stop = next((i for i, t in enumerate(tokens) if t in self.eos_ids), None)
+                text = self.tokenizer.decode(tokens[:stop], skip_special_tokens=True).strip()
+                try:
+                    callback(text)
+                except Exception:  # a viewer's failure must not stop the generation
+                    logger.debug("partial callback failed", exc_info=True)
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
 class TransformersEngine(BaseEngine):
@@ -287,7 +313,8 @@ class TransformersEngine(BaseEngine):
             messages.append({"role": turn.role, "content": content})
         if self.max_context_tokens:
             messages = self._fit_context(messages, self.max_context_tokens - max_new_tokens)
-        return _Prepared(index=index, messages=messages, max_new_tokens=max_new_tokens)
+        return _Prepared(index=index, messages=messages, max_new_tokens=max_new_tokens,
+                         on_partial=request.on_partial)
 
     def prompt_tokens(self, messages: list[dict[str, Any]]) -> int:
         """The prompt's length in the model's own tokens, images included."""
@@ -362,9 +389,16 @@ class TransformersEngine(BaseEngine):
         prompt_tokens = attention_mask.sum(dim=1).tolist()
         limits = [item.max_new_tokens for item in items]
         generate_kwargs: dict[str, Any] = {"max_new_tokens": max(limits)}
+        criteria = []
         if len(set(limits)) > 1:
             limit_tensor = torch.tensor(limits, device=inputs["input_ids"].device)
-            generate_kwargs["stopping_criteria"] = StoppingCriteriaList([_PerRowLimit(prompt_length, limit_tensor)])
+            criteria.append(_PerRowLimit(prompt_length, limit_tensor))
+        streams = {row: item.on_partial for row, item in enumerate(items) if item.on_partial}
+        if streams:
+            criteria.append(_Partials(prompt_length, streams, self.processor.tokenizer,
+                                      self._eos_ids))
+        if criteria:
+            generate_kwargs["stopping_criteria"] = StoppingCriteriaList(criteria)
         if self.model.generation_config.pad_token_id is None and self._pad_id is not None:
             generate_kwargs["pad_token_id"] = self._pad_id
 
