@@ -39,6 +39,8 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...], Sequence[float]]] = {
     "first_reply_seconds": ("histogram", "Time from the webhook to the first reply sent",
                             ("platform",), LATENCY_BUCKETS),
     "generation_seconds": ("histogram", "Model time per request", (), LATENCY_BUCKETS),
+    "batch_size": ("histogram", "Requests generated together, seen by each request", (),
+                   (1, 2, 4, 8, 16, 32, 64, math.inf)),
     "generation_tokens_per_second": ("histogram", "Generated tokens per second per request", (),
                                      RATE_BUCKETS),
 }

@@ -401,3 +401,28 @@ def test_disabled_platform_webhook_is_404(qwen_service):
             == 404
         assert client.post("/webhooks/nope", json={}).status_code in (404, 422)
         assert client.get("/readyz").json()["platforms"] == ["telegram"]
+
+
+def test_sixteen_simultaneous_conversations_are_generated_together(qwen_service, telegram):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def batches() -> dict[str, float]:
+        text = qwen_service.client.get("/metrics").text
+        return {s.labels.get("le", s.name): s.value
+                for f in text_string_to_metric_families(text)
+                if f.name == "sealion_batch_size" for s in f.samples
+                if s.name.endswith(("_bucket", "_count"))}
+
+    before = batches()
+    chats = [new_chat_id() for _ in range(16)]
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda c: qwen_service.post_update(
+            text_update(c, "Selamat pagi! Apa cuaca hari ini di Kuala Lumpur?")), chats))
+    for chat in chats:
+        wait_replies(telegram, chat, 1, timeout=120, settle=0)
+    after = batches()
+    requests = after["sealion_batch_size_count"] - before.get("sealion_batch_size_count", 0)
+    alone = after["1"] - before.get("1", 0)
+    assert requests >= 16
+    # Most requests shared their generate() call with others (the worker has 8 threads).
+    assert alone <= requests / 2, (alone, requests)

@@ -182,6 +182,7 @@ def generate(rt: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     if result.completion_tokens and result.seconds > 0:
         rt.metrics.inc("generated_tokens", result.completion_tokens)
         rt.metrics.observe("generation_seconds", result.seconds)
+        rt.metrics.observe("batch_size", result.batch_size)
         rt.metrics.observe("generation_tokens_per_second",
                            result.completion_tokens / result.seconds)
     return {"text": result.text, "error": result.error, "prompt_tokens": result.prompt_tokens,

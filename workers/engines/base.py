@@ -41,6 +41,7 @@ class GenerationResult:
     completion_tokens: int = 0
     seconds: float = 0.0
     error: str | None = None  # set when this request failed; text is then ""
+    batch_size: int = 1  # how many requests were generated together with this one
 
 
 class EngineError(Exception):

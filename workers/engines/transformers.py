@@ -420,6 +420,7 @@ class TransformersEngine(BaseEngine):
                 prompt_tokens=int(prompt_tokens[row]),
                 completion_tokens=len(completion),
                 seconds=seconds,
+                batch_size=len(items),
             )
         logger.debug(
             "generated %d request(s) in %.2fs: prompt %s, completion %s",
