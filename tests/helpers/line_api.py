@@ -53,7 +53,6 @@ import uuid
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import unquote, urlsplit
@@ -61,6 +60,8 @@ from urllib.parse import unquote, urlsplit
 import yaml
 from jsonschema import ValidationError, validators
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
+
+from tests.helpers.standin import LoopbackHandler, LoopbackStandIn
 
 SPECS = Path(__file__).resolve().parents[2].parent / "shared/specs/line"
 DEFAULT_SPEC = SPECS / "messaging-api.yml"
@@ -232,39 +233,8 @@ def utf16_len(text: str) -> int:
 
 
 # --------------------------------------------------------------------------- server
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.server.stand_in._handle(self)  # type: ignore[attr-defined]
-
-    do_POST = do_PUT = do_DELETE = do_GET
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while size := int(self.rfile.readline().split(b";")[0], 16):
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                pass
-            return b"".join(chunks)
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def answer(self, status: int, body: bytes, ctype: str, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        try:
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (killed worker, timeout): LINE would not care either
+class _Handler(LoopbackHandler):
+    do_PUT = do_DELETE = LoopbackHandler.do_GET
 
 
 class _Answer(Exception):
@@ -280,66 +250,35 @@ def _bad_request(problems: list[tuple[str, str]]) -> _Answer:
                          "details": [{"message": m, "property": p} for p, m in problems]})
 
 
-class LineStandIn:
+class LineStandIn(LoopbackStandIn):
     """The fake Messaging API server. ``start()`` it, point the SDK's ``Configuration(host=...)``
     (and LINE_API_BASE_URL / LINE_DATA_API_BASE_URL) at ``base_url``, then inspect."""
+
+    service = "line"
+    handler = _Handler
 
     def __init__(self, channel_access_token: str = "line-test-token",
                  spec_path: Path | None = None,
                  bot_user_id: str = "Ubot0000000000000000000000000000") -> None:
+        super().__init__()
         self.channel_access_token = channel_access_token
         self.bot_user_id = bot_user_id
         self.spec_path = Path(spec_path).resolve() if spec_path is not None else None
         self.spec = _load_spec(self.spec_path) if self.spec_path else None
-        self.base_url = ""
         self.calls: list[Call] = []
-        self.spec_errors: list[str] = []
         self._routes = self._compile_routes()
         self._contents: dict[str, tuple[bytes, str]] = {}
         self._profiles: dict[str, dict] = {}
         self._reply_tokens: dict[str, str] = {}  # token -> who it was issued for
         self._spent_tokens: set[str] = set()
         self._retry_keys: dict[str, tuple[str, list[dict]]] = {}  # key -> (request id, sent)
-        self._failures: dict[str, collections.deque] = collections.defaultdict(collections.deque)
-        self._delays: dict[str, float] = {}
-        self._in_flight: collections.Counter[str] = collections.Counter()
         self._message_ids = itertools.count(561230966842064897)
-        self._cond = threading.Condition()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # ----------------------------------------------------------------- lifecycle
-    def start(self) -> LineStandIn:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.stand_in = self  # type: ignore[attr-defined]
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True,
-                                        name="line-stand-in")
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> LineStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def reset(self) -> None:
         """Forget calls, spec errors, failures, delays and accepted retry keys; contents,
         profiles and reply tokens (issued, spent, expired) stay."""
         with self._cond:
-            self.calls.clear()
-            self.spec_errors.clear()
-            self._failures.clear()
-            self._delays.clear()
+            super().reset()
             self._retry_keys.clear()
 
     # ------------------------------------------------------------- test controls
@@ -385,34 +324,7 @@ class LineStandIn:
         with self._cond:
             self._failures[self._name(name)].extend([(status, body, headers)] * times)
 
-    def set_delay(self, name: str, seconds: float) -> None:
-        """Hold answers to ``name`` for ``seconds`` after arrival; lowering it (or reset())
-        releases requests already held."""
-        with self._cond:
-            self._delays[self._name(name)] = seconds
-
     # -------------------------------------------------------------- inspection
-    def calls_to(self, name: str) -> list[Call]:
-        name = self._name(name)
-        with self._cond:
-            return [c for c in self.calls if c.name == name]
-
-    def wait_for(self, name: str, count: int = 1, timeout: float = 30.0) -> list[Call]:
-        name = self._name(name)
-        with self._cond:
-            if self._cond.wait_for(
-                    lambda: sum(c.name == name for c in self.calls) >= count, timeout):
-                return [c for c in self.calls if c.name == name]
-            seen = [f"{c.name}({c.status})" for c in self.calls]
-        raise AssertionError(f"expected {count} call(s) to {name} within {timeout}s; "
-                             f"calls so far: {seen or 'none'}")
-
-    def in_flight(self, name: str) -> int:
-        """How many requests to ``name`` arrived and are not answered yet (e.g. held by a delay);
-        calls are only recorded in ``calls`` once answered."""
-        with self._cond:
-            return self._in_flight[self._name(name)]
-
     def sent_texts(self, to: str | None = None) -> list[str]:
         """Texts of the text messages LINE accepted (status 200) by reply or push, in order; a
         reply counts as sent to whoever its token was issued for."""
@@ -473,30 +385,18 @@ class LineStandIn:
             else:
                 body = raw
         template, params, name, allowed = self._route(req.command, path)
-        with self._cond:
-            self._in_flight[name] += 1
         request_id = str(uuid.uuid4())
-        try:
-            status, answer, extra = self._answer(req.command, path, template, allowed, name,
-                                                 params, headers, body, undecodable, request_id)
-        except Exception as exc:  # a bug here must fail the test, not hang the client
-            self._error(f"{name}: the stand-in itself failed: {exc!r}")
-            status, answer, extra = 500, {"message": "Internal server error"}, {}
-        while time.monotonic() < arrived + self._delays.get(name, 0.0):
-            time.sleep(0.02)
-        with self._cond:
-            self._in_flight[name] -= 1
-            self.calls.append(Call(name, path, headers, body, arrived, status))
-            self._cond.notify_all()
+        status, answer, extra = self._serve(
+            name, arrived,
+            lambda: self._answer(req.command, path, template, allowed, name, params, headers, body,
+                                 undecodable, request_id),
+            lambda: (500, {"message": "Internal server error"}, {}),
+            lambda result: Call(name, path, headers, body, arrived, result[0]))
         extra = {"x-line-request-id": request_id, **extra}
         if isinstance(answer, tuple):  # (bytes, content type)
             req.answer(status, answer[0], answer[1], extra)
         else:
             req.answer(status, json.dumps(answer).encode(), "application/json", extra)
-
-    def _error(self, message: str) -> None:
-        with self._cond:
-            self.spec_errors.append(message)
 
     def _answer(self, method: str, path: str, template: str | None, allowed: bool, name: str,
                 params: dict, headers: dict, body: Any, undecodable: str | None,

@@ -21,7 +21,6 @@ The HTML check is slightly stricter than Telegram's server, as the docs are: a b
 
 from __future__ import annotations
 
-import collections
 import email.parser
 import email.policy
 import hashlib
@@ -29,15 +28,15 @@ import html
 import itertools
 import json
 import re
-import threading
 import time
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from tests.helpers.standin import LoopbackHandler, LoopbackStandIn
 
 DEFAULT_SPEC = Path(__file__).resolve().parents[2].parent / "shared/specs/telegram/bot-api.json"
 MAX_TEXT = 4096
@@ -180,92 +179,24 @@ def _decode_params(headers, body: bytes, query: str) -> dict:
     return params
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.server.stand_in._handle(self)  # type: ignore[attr-defined]
-
-    do_POST = do_GET
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while size := int(self.rfile.readline().split(b";")[0], 16):
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                pass
-            return b"".join(chunks)
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def answer(self, status: int, body: bytes, ctype: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        try:
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (killed worker, timeout): Telegram would not care either
-
-
-class TelegramStandIn:
+class TelegramStandIn(LoopbackStandIn):
     """The fake Bot API server. ``start()`` it, point ``Bot`` at ``base_url``, then inspect."""
+
+    service = "telegram"
+    call_field = "method"
 
     def __init__(self, token: str = "123456:TEST-token", spec_path: Path | None = None,
                  username: str = "sealion_test_bot") -> None:
+        super().__init__()
         self.token = token
         self.bot_id = int(token.split(":")[0])
         self.username = username
         self.spec = _load_spec(Path(spec_path or DEFAULT_SPEC).resolve())
         self._canonical = {name.lower(): name for name in self.spec or {}}
-        self.base_url = ""
         self.calls: list[Call] = []
-        self.spec_errors: list[str] = []
         self.webhook_url = ""
         self._files: dict[str, dict] = {}
-        self._failures: dict[str, collections.deque] = collections.defaultdict(collections.deque)
-        self._delays: dict[str, float] = {}
-        self._in_flight: collections.Counter[str] = collections.Counter()
         self._message_ids = itertools.count(1)
-        self._cond = threading.Condition()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # ----------------------------------------------------------------- lifecycle
-    def start(self) -> TelegramStandIn:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.stand_in = self  # type: ignore[attr-defined]
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True,
-                                        name="telegram-stand-in")
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> TelegramStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def reset(self) -> None:
-        with self._cond:
-            self.calls.clear()
-            self.spec_errors.clear()
-            self._failures.clear()
-            self._delays.clear()
 
     # ------------------------------------------------------------- test controls
     def _name(self, method: str) -> str:
@@ -296,30 +227,19 @@ class TelegramStandIn:
     def set_delay(self, method: str, seconds: float) -> None:
         """Hold answers to ``method`` for ``seconds`` after arrival; lowering it (or reset())
         releases requests already held."""
-        with self._cond:
-            self._delays[self._name(method)] = seconds
+        super().set_delay(method, seconds)
 
     # -------------------------------------------------------------- inspection
     def calls_to(self, method: str) -> list[Call]:
-        name = self._name(method)
-        with self._cond:
-            return [c for c in self.calls if c.method == name]
+        return super().calls_to(method)
 
     def wait_for(self, method: str, count: int = 1, timeout: float = 30.0) -> list[Call]:
-        name = self._name(method)
-        with self._cond:
-            if self._cond.wait_for(
-                    lambda: sum(c.method == name for c in self.calls) >= count, timeout):
-                return [c for c in self.calls if c.method == name]
-            seen = [f"{c.method}({c.status})" for c in self.calls]
-        raise AssertionError(f"expected {count} call(s) to {name} within {timeout}s; "
-                             f"calls so far: {seen or 'none'}")
+        return super().wait_for(method, count, timeout)
 
     def in_flight(self, method: str) -> int:
         """How many requests to ``method`` arrived and are not answered yet (e.g. held by a delay);
         calls are only recorded in ``calls`` once answered."""
-        with self._cond:
-            return self._in_flight[self._name(method)]
+        return super().in_flight(method)
 
     def sent_texts(self, chat_id: int | None = None) -> list[str]:
         """Texts of the sendMessage calls Telegram accepted (status 200), as sent."""
@@ -327,7 +247,7 @@ class TelegramStandIn:
                 if c.status == 200 and (chat_id is None or str(c.params.get("chat_id")) == str(chat_id))]
 
     # ------------------------------------------------------------------ serving
-    def _handle(self, req: _Handler) -> None:
+    def _handle(self, req: LoopbackHandler) -> None:
         arrived = time.monotonic()
         url = urlsplit(req.path)
         path = unquote(url.path)
@@ -347,28 +267,16 @@ class TelegramStandIn:
         else:
             token, method = self.token, path
             status, answer = 404, _error(404, "Not Found")
-        with self._cond:
-            self._in_flight[method] += 1
-        try:
-            if status is None:
-                status, answer = self._answer(token, method, params)
-        except Exception as exc:  # a bug here must fail the test, not hang the client
-            self._error(f"{method}: the stand-in itself failed: {exc!r}")
-            status, answer = 500, _error(500, "Internal Server Error")
-        while time.monotonic() < arrived + self._delays.get(method, 0.0):
-            time.sleep(0.02)
-        with self._cond:
-            self._in_flight[method] -= 1
-            self.calls.append(Call(method, params, arrived, status))
-            self._cond.notify_all()
+        refused = (status, answer) if status is not None else None
+        status, answer = self._serve(
+            method, arrived,
+            lambda: refused or self._answer(token, method, params),
+            lambda: (500, _error(500, "Internal Server Error")),
+            lambda result: Call(method, params, arrived, result[0]))
         if isinstance(answer, bytes):
             req.answer(status, answer, "application/octet-stream")
         else:
             req.answer(status, json.dumps(answer).encode())
-
-    def _error(self, message: str) -> None:
-        with self._cond:
-            self.spec_errors.append(message)
 
     def _answer(self, token: str, method: str, params: dict) -> tuple[int, Any]:
         if token != self.token:

@@ -50,18 +50,18 @@ import itertools
 import json
 import re
 import secrets
-import threading
 import time
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
 from jsonschema import Draft202012Validator
+
+from tests.helpers.standin import LoopbackHandler, LoopbackStandIn
 
 DEFAULT_SPEC = (Path(__file__).resolve().parents[2].parent
                 / "shared/specs/whatsapp/business-messaging-api_v23.0.yaml")
@@ -271,97 +271,34 @@ def graph_error(code: int, message: str | None = None, details: str | None = Non
 
 
 # ---------------------------------------------------------------------------- the server
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.server.stand_in._handle(self)  # type: ignore[attr-defined]
-
-    do_POST = do_DELETE = do_PUT = do_GET
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while size := int(self.rfile.readline().split(b";")[0], 16):
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                pass
-            return b"".join(chunks)
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def answer(self, status: int, body: bytes, ctype: str = "application/json",
-               headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        try:
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (killed worker, timeout): Meta would not care either
+class _Handler(LoopbackHandler):
+    do_DELETE = do_PUT = LoopbackHandler.do_GET
 
 
-class WhatsAppStandIn:
+class WhatsAppStandIn(LoopbackStandIn):
     """The fake Cloud API. ``start()`` it, point the service at ``f"{base_url}/v23.0"``, then
     inspect ``calls`` and ``spec_errors``."""
 
+    service = "whatsapp"
+    handler = _Handler
+
     def __init__(self, access_token: str = "wa-test-token",
                  phone_number_id: str = "106540352242922", spec_path: Path | None = None) -> None:
+        super().__init__()
         self.access_token = access_token
         self.phone_number_id = str(phone_number_id)
         self.spec = _load_spec(Path(spec_path).resolve()) if spec_path is not None else None
-        self.base_url = ""
         self.url_ttl = URL_TTL
         self.calls: list[Call] = []
-        self.spec_errors: list[str] = []
         self._media: dict[str, dict] = {}
         self._urls: dict[str, tuple[str, float]] = {}  # download token -> (media id, issued at)
-        self._failures: dict[str, collections.deque] = collections.defaultdict(collections.deque)
-        self._delays: dict[str, float] = {}
-        self._in_flight: collections.Counter[str] = collections.Counter()
         self._serial = itertools.count(1)
-        self._cond = threading.Condition()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # ----------------------------------------------------------------- lifecycle
-    def start(self) -> WhatsAppStandIn:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.stand_in = self  # type: ignore[attr-defined]
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True,
-                                        name="whatsapp-stand-in")
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> WhatsAppStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def reset(self) -> None:
         """Forget calls, spec errors, queued failures and delays; restore ``url_ttl``. Media
         registered with :meth:`add_media` (and URLs already issued) stay."""
         with self._cond:
-            self.calls.clear()
-            self.spec_errors.clear()
-            self._failures.clear()
-            self._delays.clear()
+            super().reset()
             self.url_ttl = URL_TTL
 
     # ------------------------------------------------------------- test controls
@@ -380,32 +317,7 @@ class WhatsAppStandIn:
             for _ in range(times):
                 self._failures[name].append((status, code, message, details))
 
-    def set_delay(self, name: str, seconds: float) -> None:
-        """Hold answers to ``name`` for ``seconds`` after arrival; lowering it (or reset())
-        releases requests already held."""
-        with self._cond:
-            self._delays[name] = seconds
-
     # -------------------------------------------------------------- inspection
-    def calls_to(self, name: str) -> list[Call]:
-        with self._cond:
-            return [c for c in self.calls if c.name == name]
-
-    def wait_for(self, name: str, count: int = 1, timeout: float = 30.0) -> list[Call]:
-        with self._cond:
-            if self._cond.wait_for(lambda: sum(c.name == name for c in self.calls) >= count,
-                                   timeout):
-                return [c for c in self.calls if c.name == name]
-            seen = [f"{c.name}({c.status})" for c in self.calls]
-        raise AssertionError(f"expected {count} call(s) to {name} within {timeout}s; "
-                             f"calls so far: {seen or 'none'}")
-
-    def in_flight(self, name: str) -> int:
-        """How many requests named ``name`` arrived and are not answered yet (e.g. held by a
-        delay); calls are only recorded in ``calls`` once answered."""
-        with self._cond:
-            return self._in_flight[name]
-
     def sent_texts(self, to: str | None = None) -> list[str]:
         """Bodies of the text messages Meta accepted (status 200), in order, as sent."""
         return [c.body["text"].get("body", "") for c in self.calls_to("send")
@@ -414,7 +326,7 @@ class WhatsAppStandIn:
                 and (to is None or str(c.body.get("to")) == str(to))]
 
     # ------------------------------------------------------------------ serving
-    def _handle(self, req: _Handler) -> None:
+    def _handle(self, req: LoopbackHandler) -> None:
         arrived = time.monotonic()
         url = urlsplit(req.path)
         path = unquote(url.path)
@@ -432,25 +344,17 @@ class WhatsAppStandIn:
                 status, answer = 400, graph_error(100, "Invalid parameter",
                                                   "The request body is not valid JSON.")
         name, target = self._route(req.command, path, body)
-        with self._cond:
-            self._in_flight[name] += 1
+        refused = (status, answer) if status is not None else None
+        status, answer = self._serve(
+            name, arrived,
+            lambda: refused or self._answer(name, target, path, headers, body, query),
+            lambda: (500, graph_error(2, "Service temporarily unavailable",
+                                      error_type="OAuthException")),
+            lambda result: Call(name, path, headers, body, arrived, result[0]))
         extra: dict[str, str] = {}
-        try:
-            if status is None:
-                status, answer = self._answer(name, target, path, headers, body, query)
-        except Exception as exc:  # a bug here must fail the test, not hang the client
-            self._error(f"{name}: the stand-in itself failed: {exc!r}")
-            status, answer = 500, graph_error(2, "Service temporarily unavailable",
-                                              error_type="OAuthException")
         if status == 401:
             extra["WWW-Authenticate"] = f'OAuth "Facebook Platform" "invalid_token" ' \
                                         f'"{answer["error"]["message"]}"'
-        while time.monotonic() < arrived + self._delays.get(name, 0.0):
-            time.sleep(0.02)
-        with self._cond:
-            self._in_flight[name] -= 1
-            self.calls.append(Call(name, path, headers, body, arrived, status))
-            self._cond.notify_all()
         if isinstance(answer, tuple):  # media bytes
             req.answer(status, answer[0], answer[1], extra)
         else:
@@ -470,10 +374,6 @@ class WhatsAppStandIn:
         if method == "GET" and len(parts) == 2 and parts[0] == "media-download":
             return "media_download", parts[1]
         return path, ""
-
-    def _error(self, message: str) -> None:
-        with self._cond:
-            self.spec_errors.append(message)
 
     def _answer(self, name: str, target: str, path: str, headers: dict, body: Any,
                 query: dict) -> tuple[int, Any]:

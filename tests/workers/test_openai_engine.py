@@ -30,24 +30,15 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # also set by tests/conftest.py; nothing her
 
 import httpx
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
+from tests.helpers.images import image_bytes
 from workers.engines.base import ChatTurn, EngineError, GenerationRequest
 from workers.engines.openai import OpenAIEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "sealion-test/tiny-qwen3-vl"
 REVISION = "0123456789abcdef0123456789abcdef01234567"
-
-
-def image_bytes(width: int, height: int, color=(200, 40, 40), fmt: str = "PNG") -> bytes:
-    img = Image.new("RGB", (width, height), color)
-    draw = ImageDraw.Draw(img)
-    draw.rectangle((width // 4, height // 4, width // 2, height // 2), fill=(20, 20, 220))
-    draw.line((0, 0, width, height), fill=(255, 255, 0), width=max(1, width // 50))
-    buf = io.BytesIO()
-    img.save(buf, fmt)
-    return buf.getvalue()
 
 
 def user(text: str, *images: bytes) -> ChatTurn:

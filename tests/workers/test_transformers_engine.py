@@ -12,24 +12,15 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"  # also set by tests/conftest.py; nothing here may reach the Hub
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from tests.helpers.checkpoints import build_tiny_gemma3, build_tiny_qwen3_vl
+from tests.helpers.images import image_bytes
 from workers.engines.base import ChatTurn, GenerationRequest, GenerationResult
 from workers.engines.transformers import TransformersEngine, load_image
 
 BUILDERS = {"qwen3_vl": build_tiny_qwen3_vl, "gemma3": build_tiny_gemma3}
 MIN_NEW_TOKENS = 40
-
-
-def image_bytes(width: int, height: int, color=(200, 40, 40), fmt: str = "PNG") -> bytes:
-    img = Image.new("RGB", (width, height), color)
-    draw = ImageDraw.Draw(img)
-    draw.rectangle((width // 4, height // 4, width // 2, height // 2), fill=(20, 20, 220))
-    draw.line((0, 0, width, height), fill=(255, 255, 0), width=max(1, width // 50))
-    buf = io.BytesIO()
-    img.save(buf, fmt)
-    return buf.getvalue()
 
 
 def user(text: str, *images: bytes) -> ChatTurn:
