@@ -221,6 +221,8 @@ def deploy(redis_server, telegram_api, line_api, whatsapp_api, checkpoints, tmp_
         from storage.conversation_log import upgrade_database
 
         db = next(_databases)
+        # Databases 11-15 belong to the storage and worker unit tests (which flush them).
+        assert db <= 10, "too many deployments for one Redis: reuse a session fixture"
         database_url = f"sqlite:///{tmp_path_factory.mktemp('log')}/log.db"
         upgrade_database(database_url)
         env = service_env(f"{redis_server.url[:-2]}/{db}", checkpoints[model],
