@@ -12,8 +12,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, cast
 
 from linebot.v3 import SignatureValidator
 from linebot.v3.messaging import (
@@ -67,7 +67,7 @@ _UNSUPPORTED = {"sticker", "audio", "video", "location", "file"}
 class LineAdapter(BaseAdapter):
     platform = Platform.LINE
     max_text_length: ClassVar[int] = 5000
-    text_length = staticmethod(utf16_len)
+    text_length: ClassVar[Callable[[str], int]] = staticmethod(utf16_len)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -154,8 +154,8 @@ class LineAdapter(BaseAdapter):
         if message_type == "image":
             image_set = message.get("imageSet") or {}
             provider = message.get("contentProvider") or {}
-            ref = (provider.get("originalContentUrl") if provider.get("type") == "external"
-                   else message_id)
+            ref = cast(str, provider.get("originalContentUrl") if provider.get("type") == "external"
+                       else message_id)
             return InboundMessage(message_id=message_id, album_id=image_set.get("id"),
                                   attachments=(Attachment(ref=ref, mime_type="image/jpeg"),),
                                   **common)

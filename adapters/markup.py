@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 
 from adapters.telegram_html import markdown_to_telegram_html
 
@@ -16,7 +17,7 @@ __all__ = ["markdown_to_plain", "markdown_to_whatsapp"]
 _LINK = re.compile(r'<a href="([^"]*)">(.*?)</a>', re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 
-_WHATSAPP_TAGS = [
+_WHATSAPP_TAGS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     (re.compile(r"<pre(?: [^>]*)?>(?:<code[^>]*>)?(.*?)(?:</code>)?</pre>", re.DOTALL),
      lambda m: f"```{m.group(1)}```" if "```" not in m.group(1) else m.group(1)),
     (re.compile(r"<code>(.*?)</code>", re.DOTALL), r"`\1`"),

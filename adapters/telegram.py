@@ -129,6 +129,7 @@ class TelegramAdapter(BaseAdapter):
                 return InboundMessage(kind=MessageKind.GREETING, **common)
             return None
 
+        text: str | None
         text = message.text or message.caption or ""
         entities = message.entities or message.caption_entities or ()
         if not private:

@@ -25,6 +25,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from html.parser import HTMLParser
+from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
@@ -210,6 +211,7 @@ def _list(node: SyntaxTreeNode, ctx: _Context) -> str:
 def _table(node: SyntaxTreeNode) -> str:
     rows: list[list[str]] = []
     aligns: list[str] = []
+    row: Any
     for section in node.children:  # thead, tbody
         for row in section.children:
             cells = []

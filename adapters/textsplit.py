@@ -159,6 +159,7 @@ _CODE_LINE, _CODE_SPACE = 4, 5
 
 def _candidates(text: str, blocks: list[_Block]) -> list[list[int]]:
     found: list[set[int]] = [set() for _ in range(6)]
+    block: _Block | None
     for level, pattern in enumerate((_PARAGRAPH, _NEWLINE, _SENTENCE, _SPACE)):
         for match in pattern.finditer(text):
             found[level].add(match.end())

@@ -113,7 +113,7 @@ class WhatsAppAdapter(BaseAdapter):
                         messages.append(inbound)
         return messages
 
-    def _to_inbound(self, message: dict[str, Any], contacts: dict[str, Any],
+    def _to_inbound(self, message: dict[str, Any], contacts: dict[Any, Any],
                     phone_id: str) -> InboundMessage | None:
         if not isinstance(message, dict) or not message.get("id"):
             return None

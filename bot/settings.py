@@ -28,16 +28,16 @@ class Settings(BaseSettings):
     model_backend: Literal["transformers", "openai"] = "transformers"
     model_id: str = "aisingapore/Qwen-SEA-LION-v4-4B-VL"
     processor_id: str | None = None
-    max_new_tokens: int = Field(1024, ge=1, le=32768)
+    max_new_tokens: int = Field(default=1024, ge=1, le=32768)
     #: The model's context: the prompt (history, images) is trimmed, by real token counts, to
     #: leave room for MAX_NEW_TOKENS.
-    max_context_tokens: int = Field(16384, ge=256)
+    max_context_tokens: int = Field(default=16384, ge=256)
     #: Longest side budget for one image, in pixels (width * height) before the model sees it.
-    max_image_pixels: int = Field(1024 * 1024, ge=64 * 64)
+    max_image_pixels: int = Field(default=1024 * 1024, ge=64 * 64)
     #: Batching in the GPU worker: at most this many requests per generate() call ...
-    engine_max_batch_size: int = Field(16, ge=1)
+    engine_max_batch_size: int = Field(default=16, ge=1)
     #: ... gathered for at most this long after the first one arrives.
-    engine_max_wait_ms: float = Field(5.0, ge=0)
+    engine_max_wait_ms: float = Field(default=5.0, ge=0)
     #: Force a device ("cpu", "cuda"); default: CUDA when available.
     engine_device: str | None = None
     #: The OpenAI-compatible server's root (ending in /v1), its key, and the model it serves
@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_api_key: SecretStr | None = None
     openai_model: str | None = None
-    openai_timeout_seconds: float = Field(120.0, gt=0)
+    openai_timeout_seconds: float = Field(default=120.0, gt=0)
     system_prompt: str = (
         "You are SEA-LION, a helpful, honest and friendly assistant built by AI Singapore for "
         "the people of Southeast Asia. Answer clearly and concisely."
@@ -57,30 +57,30 @@ class Settings(BaseSettings):
     #: language than the user's.
     reply_language_check: bool = True
     #: Turns (a user message or a reply) kept per conversation.
-    history_max_turns: int = Field(20, ge=0)
+    history_max_turns: int = Field(default=20, ge=0)
     #: Rough token budget for the history sent to the model (about 4 characters a token).
-    history_max_tokens: int = Field(3000, ge=0)
+    history_max_tokens: int = Field(default=3000, ge=0)
     #: A conversation idle this long is forgotten (history and its images).
-    history_ttl_seconds: int = Field(24 * 3600, ge=60)
+    history_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     #: Photos sharing an album id are gathered for this long before the turn starts.
-    album_window_seconds: float = Field(1.5, ge=0)
+    album_window_seconds: float = Field(default=1.5, ge=0)
     #: Upper bound for one turn (prepare, queue, generate, send); its lock expires after it.
-    turn_timeout_seconds: int = Field(600, ge=10)
-    dedupe_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
+    turn_timeout_seconds: int = Field(default=600, ge=10)
+    dedupe_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     #: Photos: the largest Telegram size within these budgets is downloaded.
-    max_download_bytes: int = Field(20 * 1024 * 1024, ge=1024)
-    typing_interval_seconds: float = Field(4.0, gt=0)
+    max_download_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    typing_interval_seconds: float = Field(default=4.0, gt=0)
     #: Telegram sends each photo in several sizes: take the largest within this many pixels.
-    telegram_photo_max_pixels: int = Field(1600 * 1600, ge=90 * 90)
+    telegram_photo_max_pixels: int = Field(default=1600 * 1600, ge=90 * 90)
 
     # --- infrastructure ----------------------------------------------------------------------
     redis_url: str | None = None
     #: Where `sealion-bot dev` keeps its embedded Redis data.
     data_dir: str = ".sealion"
-    celery_visibility_timeout: int = Field(3600, ge=1)
-    celery_task_time_limit: int = Field(900, ge=1)
+    celery_visibility_timeout: int = Field(default=3600, ge=1)
+    celery_task_time_limit: int = Field(default=900, ge=1)
     #: Restore unacked tasks of dead workers this often (seconds).
-    celery_restore_interval: int = Field(10, ge=1)
+    celery_restore_interval: int = Field(default=10, ge=1)
 
     # --- Telegram ----------------------------------------------------------------------------
     telegram_bot_token: SecretStr | None = None
@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     #: Private chats see the answer grow while it is generated (sendMessageDraft), refreshed
     #: every STREAM_INTERVAL_SECONDS; the final message is sent once, as always.
     telegram_streaming: bool = False
-    stream_interval_seconds: float = Field(1.0, ge=0.3)
+    stream_interval_seconds: float = Field(default=1.0, ge=0.3)
 
     # --- LINE --------------------------------------------------------------------------------
     line_channel_secret: SecretStr | None = None
@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     #: changing the password signs everyone out.
     admin_session_secret: SecretStr | None = None
     #: Log entries older than this many days are deleted daily; 0 keeps them forever.
-    retention_days: int = Field(0, ge=0)
+    retention_days: int = Field(default=0, ge=0)
     # --- end admin console ----------------------------------------------------------------------
 
     @model_validator(mode="after")

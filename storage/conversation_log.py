@@ -33,7 +33,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -73,6 +73,8 @@ from sqlalchemy.orm import (
 from bot.messages import ConversationKey, InboundMessage, Platform
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -314,7 +316,7 @@ def _ensure_sqlite_dir(url: str) -> None:
     database = parsed.database or ""
     if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:") \
             and not database.startswith("file:"):
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
 def redact_url(url: str) -> str:
@@ -733,7 +735,7 @@ class ConversationLog:
                                           .where(in_groups)).all())
             session.execute(delete(LogImage).where(
                 LogImage.message_id.in_(select(LogMessage.id).where(gone))))
-            deleted = session.execute(delete(LogMessage).where(gone))
+            deleted = cast("CursorResult[Any]", session.execute(delete(LogMessage).where(gone)))
             session.execute(delete(Conversation).where(person)
                             .execution_options(synchronize_session=False))
             if groups:
@@ -748,7 +750,8 @@ class ConversationLog:
         with self._writes.begin() as session:
             old = select(LogMessage.id).where(LogMessage.created_at < cutoff)
             session.execute(delete(LogImage).where(LogImage.message_id.in_(old)))
-            deleted = session.execute(delete(LogMessage).where(LogMessage.created_at < cutoff))
+            deleted = cast("CursorResult[Any]", session.execute(
+                delete(LogMessage).where(LogMessage.created_at < cutoff)))
             gone = self._recount(session, Conversation.first_message_at < cutoff)
         return Purged(messages=int(deleted.rowcount or 0), conversations=gone)
 
@@ -756,8 +759,9 @@ class ConversationLog:
         """Refresh the counts and times of the `touched` conversations, which lost messages;
         delete those left empty. Returns how many were deleted."""
         empty = ~exists().where(LogMessage.conversation_id == Conversation.id)
-        gone = session.execute(delete(Conversation).where(touched, empty)
-                               .execution_options(synchronize_session=False))
+        gone = cast("CursorResult[Any]", session.execute(
+            delete(Conversation).where(touched, empty)
+            .execution_options(synchronize_session=False)))
 
         def of_conversation(column: Any) -> Any:
             return (select(column).where(LogMessage.conversation_id == Conversation.id)

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 
@@ -242,8 +243,8 @@ class WorkerRegistry:
     def alive(self, within: float = 30.0) -> list[str]:
         now = time.time()
         self._redis.zremrangebyscore(self._keys.workers(), 0, now - 24 * 3600)
-        return [_text(n) for n in self._redis.zrangebyscore(self._keys.workers(), now - within,
-                                                             "+inf")]
+        return [_text(cast("bytes | str", n))
+                for n in self._redis.zrangebyscore(self._keys.workers(), now - within, "+inf")]
 
 
 def _text(value: bytes | str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Literal
+from typing import Literal, cast
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field
@@ -90,7 +90,7 @@ class RedisHistory:
 
     def image(self, key: ConversationKey, image_id: str) -> bytes | None:
         value = self._redis.get(self._keys.image(key, image_id))
-        return bytes(value) if value is not None else None
+        return bytes(cast(bytes, value)) if value is not None else None
 
     def clear(self, key: ConversationKey) -> int:
         """Forget the conversation's history and images; returns how many keys went."""

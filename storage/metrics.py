@@ -16,7 +16,12 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 
 import redis
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from storage.keys import KeyBuilder
@@ -96,9 +101,10 @@ class RedisCollector(Collector):
         self._broker = broker or client
         self._queues = queues
 
-    def collect(self) -> Iterator[object]:
+    def collect(self) -> Iterator[Metric]:
         for name, (kind, doc, label_names, buckets) in METRICS.items():
             full = f"sealion_{name}"
+            family: CounterMetricFamily | HistogramMetricFamily
             if kind == "counter":
                 family = CounterMetricFamily(full, doc, labels=label_names)
                 for label, value in self._metrics.counter(name).items():

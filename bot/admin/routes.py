@@ -220,6 +220,7 @@ def login(request: Request, username: str = Form(""), password: str = Form(""),
                            error="The form expired. Please sign in again.")
     client = _client(request)
     wait = state.throttle.wait(client)
+    response: Response
     if wait > 0:
         response = _login_form(
             request, state, next=next, status_code=429, username=username,

@@ -54,7 +54,7 @@ def load_image(data: bytes, max_pixels: int | None):
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"image must be bytes, not {type(data).__name__}")
     try:
-        img = Image.open(io.BytesIO(bytes(data)))
+        img: Image.Image = Image.open(io.BytesIO(bytes(data)))
     except UnidentifiedImageError:
         raise ValueError(f"not a decodable image ({len(data)} bytes)") from None
     width, height = img.size
@@ -181,10 +181,10 @@ class TransformersEngine(BaseEngine):
         #: Prompt plus answer must fit: the oldest turns go until the prompt, counted with the
         #: checkpoint's own processor (images included), leaves room for max_new_tokens.
         self.max_context_tokens = max_context_tokens
-        self.model = None
-        self.processor = None
+        self.model: Any = None
+        self.processor: Any = None
         self.device: str | None = None
-        self.dtype = None
+        self.dtype: Any = None
         self.attn_implementation: str | None = None
         self._eos_ids: set[int] = set()
         self._pad_id: int | None = None
@@ -242,6 +242,7 @@ class TransformersEngine(BaseEngine):
             attn = None  # transformers' default (sdpa where supported)
         if attn:
             kwargs["attn_implementation"] = attn
+        model: Any
         try:
             model = AutoModelForImageTextToText.from_pretrained(self.model_id, **kwargs)
         except (ImportError, ValueError) as exc:
@@ -389,7 +390,7 @@ class TransformersEngine(BaseEngine):
         prompt_tokens = attention_mask.sum(dim=1).tolist()
         limits = [item.max_new_tokens for item in items]
         generate_kwargs: dict[str, Any] = {"max_new_tokens": max(limits)}
-        criteria = []
+        criteria: list[Any] = []
         if len(set(limits)) > 1:
             limit_tensor = torch.tensor(limits, device=inputs["input_ids"].device)
             criteria.append(_PerRowLimit(prompt_length, limit_tensor))
