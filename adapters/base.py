@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from adapters.textsplit import split_text
-
 from bot.messages import ConversationKey, InboundMessage, Platform, Reply
 from bot.settings import Settings
 
@@ -191,7 +190,7 @@ class BaseAdapter(ABC):
     async def indicate_typing(self, key: ConversationKey, reply_context: dict) -> None:
         """Show that the bot is working on an answer; failures are ignored by callers."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027  (optional hook: most adapters hold nothing)
         """Release clients bound to the current event loop."""
 
 

@@ -232,7 +232,7 @@ def _table(node: SyntaxTreeNode) -> str:
 
     def line(row: list[str]) -> str:
         return " | ".join(_pad(cell, width, align)
-                          for cell, width, align in zip(row, widths, aligns)).rstrip()
+                          for cell, width, align in zip(row, widths, aligns, strict=False)).rstrip()
 
     lines = [line(rows[0]), "-+-".join("-" * width for width in widths)]
     lines += [line(row) for row in rows[1:]]

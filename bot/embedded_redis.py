@@ -48,9 +48,10 @@ class EmbeddedRedis:
             try:
                 client.ping()
                 return self
-            except redis.ConnectionError:
+            except redis.ConnectionError as exc:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"embedded redis-server did not start on {self.port}")
+                    raise RuntimeError(
+                        f"embedded redis-server did not start on {self.port}") from exc
                 time.sleep(0.05)
             finally:
                 client.close()

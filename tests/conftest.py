@@ -25,8 +25,8 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 from bot.embedded_redis import EmbeddedRedis  # noqa: E402
 from tests.helpers.services import WorkerProcess  # noqa: E402
+from tests.helpers.specs import LINE_SPECS, TELEGRAM_BOT_API, WHATSAPP_CLOUD_API  # noqa: E402
 
-SPECS = Path(__file__).resolve().parents[1].parent / "shared" / "specs"
 TELEGRAM_TOKEN = "7000001:AAtest-token-for-the-stand-in"
 WEBHOOK_SECRET = secrets.token_urlsafe(24)
 LINE_SECRET = secrets.token_hex(16)
@@ -57,8 +57,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
 def telegram_api() -> Iterator:
     from tests.helpers.telegram_api import TelegramStandIn
 
-    spec = SPECS / "telegram" / "bot-api.json"
-    stand_in = TelegramStandIn(TELEGRAM_TOKEN, spec_path=spec if spec.exists() else None).start()
+    stand_in = TelegramStandIn(TELEGRAM_TOKEN, spec_path=TELEGRAM_BOT_API).start()
     yield stand_in
     stand_in.stop()
 
@@ -75,8 +74,7 @@ def telegram(telegram_api):
 def line_api() -> Iterator:
     from tests.helpers.line_api import LineStandIn
 
-    spec = SPECS / "line" / "messaging-api.yml"
-    stand_in = LineStandIn(LINE_TOKEN, spec_path=spec if spec.exists() else None).start()
+    stand_in = LineStandIn(LINE_TOKEN, spec_path=LINE_SPECS / "messaging-api.yml").start()
     yield stand_in
     stand_in.stop()
 
@@ -92,9 +90,8 @@ def line(line_api):
 def whatsapp_api() -> Iterator:
     from tests.helpers.whatsapp_api import WhatsAppStandIn
 
-    spec = SPECS / "whatsapp" / "business-messaging-api_v23.0.yaml"
     stand_in = WhatsAppStandIn(WHATSAPP_TOKEN, WHATSAPP_PHONE_ID,
-                               spec_path=spec if spec.exists() else None).start()
+                               spec_path=WHATSAPP_CLOUD_API).start()
     yield stand_in
     stand_in.stop()
 

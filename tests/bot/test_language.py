@@ -11,8 +11,15 @@ from click.testing import CliRunner
 
 import bot.language as language
 from bot.cli import main
-from bot.language import (CONFIDENT, Detection, choose_reply_language, clean, detect,
-                          is_other_language, normalise)
+from bot.language import (
+    CONFIDENT,
+    Detection,
+    choose_reply_language,
+    clean,
+    detect,
+    is_other_language,
+    normalise,
+)
 from bot.texts import SUPPORTED_LANGUAGES
 
 DATA = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "langid"

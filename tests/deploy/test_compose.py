@@ -1,7 +1,7 @@
 """The operator's deployment: deploy/compose.yml, the two Dockerfiles, deploy/.env.example.
 
 No image can be built or run here, so everything is checked statically: the compose file against
-the Compose JSON Schema (../shared/specs/compose), the Dockerfiles through a small parser of their
+the Compose JSON Schema (tests/specs/compose), the Dockerfiles through a small parser of their
 instructions, and the three files against each other, pyproject.toml, the CLI and the settings.
 """
 
@@ -19,14 +19,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers.specs import COMPOSE_SCHEMA
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "compose.yml"
 ENV_EXAMPLE = DEPLOY / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
 DOCS = ROOT / "docs" / "deployment.md"
-COMPOSE_SPEC = (Path(__file__).resolve().parents[2].parent
-                / "shared/specs/compose/compose-spec.json")
+COMPOSE_SPEC = COMPOSE_SCHEMA
 
 APP_SERVICES = ("api", "worker-io", "worker-gpu", "migrate")
 CORE_SERVICES = {*APP_SERVICES, "redis", "postgres"}
@@ -196,9 +197,6 @@ def copy_sources(instruction: Instruction) -> list[str]:
 # --- the compose file --------------------------------------------------------------------------
 
 def test_compose_file_validates_against_the_compose_spec(compose):
-    if not COMPOSE_SPEC.is_file():
-        pytest.skip(f"the Compose JSON Schema is not at {COMPOSE_SPEC} "
-                    "(a clone without ../shared)")
     from jsonschema import validators
 
     schema = json.loads(COMPOSE_SPEC.read_text())

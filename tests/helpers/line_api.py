@@ -23,7 +23,7 @@ types, text 1..5000 UTF-16 code units. A missing or wrong ``Authorization: Beare
 Every call is recorded (:attr:`LineStandIn.calls`, once answered; :meth:`~LineStandIn.in_flight`
 counts those still held by :meth:`~LineStandIn.set_delay`) and its JSON body is validated against
 the operation's request schema in the official OpenAPI spec
-(``shared/specs/line/messaging-api.yml``, discriminators resolved, so ``{"type": "text"}`` must
+(``tests/specs/line/messaging-api.yml``, discriminators resolved, so ``{"type": "text"}`` must
 be a whole TextMessage); schema violations answer 400 too. Violations of the spec or of the rules
 above land in :attr:`LineStandIn.spec_errors`, which tests assert stays empty. A spent or expired
 reply token is *not* a spec error: LINE answers 400 and clients must cope (e.g. fall back to push).
@@ -31,7 +31,7 @@ Without a spec (``spec_path=None``) only LINE's own rules are checked and unknow
 200 ``{}``.
 
 :func:`webhook_errors` checks webhook bodies (``tests/data/line/*.json``) against the
-``CallbackRequest`` schema of ``shared/specs/line/webhook.yml`` (:func:`schema_errors` any value
+``CallbackRequest`` schema of ``tests/specs/line/webhook.yml`` (:func:`schema_errors` any value
 against any schema of a spec); :func:`load_webhook` loads a fixture, and :func:`sign_body`
 computes the ``x-line-signature`` LINE would send with a body.
 """
@@ -51,21 +51,22 @@ import threading
 import time
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import yaml
 from jsonschema import ValidationError, validators
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
+from tests.helpers.specs import LINE_SPECS
 from tests.helpers.standin import LoopbackHandler, LoopbackStandIn
 
-SPECS = Path(__file__).resolve().parents[2].parent / "shared/specs/line"
-DEFAULT_SPEC = SPECS / "messaging-api.yml"
-DEFAULT_WEBHOOK_SPEC = SPECS / "webhook.yml"
+DEFAULT_SPEC = LINE_SPECS / "messaging-api.yml"
+DEFAULT_WEBHOOK_SPEC = LINE_SPECS / "webhook.yml"
 FIXTURES = Path(__file__).resolve().parents[1] / "data/line"
 MAX_MESSAGES = 5
 MAX_TEXT = 5000  # UTF-16 code units, as LINE counts them (an emoji outside the BMP counts 2)
@@ -146,16 +147,16 @@ def _discriminator(validator, discriminator: dict, instance: Any, schema: dict) 
 _Validator = validators.extend(OAS30Validator, {"discriminator": _discriminator})
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_spec(path: Path) -> dict | None:
     if not path.exists():
-        warnings.warn(f"LINE OpenAPI spec not found at {path}; requests go unchecked")
+        warnings.warn(f"LINE OpenAPI spec not found at {path}; requests go unchecked", stacklevel=2)
         return None
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(path: Path, pointer: str) -> Any:
     """A validator for the schema at JSON pointer ``pointer`` of the spec at ``path``; refs
     (``#/components/schemas/...``) resolve against the whole spec."""

@@ -11,7 +11,7 @@ Our real code (python-telegram-bot's ``Bot`` built with ``base_url=f"{base}/bot"
 
 Every call is recorded (:attr:`TelegramStandIn.calls`, once answered; :meth:`in_flight` counts
 those still held by :meth:`set_delay`) and checked against the official
-machine-readable spec (``shared/specs/telegram/bot-api.json``): unknown methods, missing
+machine-readable spec (``tests/specs/telegram/bot-api.json``): unknown methods, missing
 required fields, fields a method does not have, badly typed values and texts outside 1-4096
 characters land in :attr:`TelegramStandIn.spec_errors`, which tests assert stays empty.
 An HTML parse error is *not* a spec error: Telegram answers 400 and clients must fall back.
@@ -31,14 +31,15 @@ import re
 import time
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from tests.helpers.specs import TELEGRAM_BOT_API
 from tests.helpers.standin import LoopbackHandler, LoopbackStandIn
 
-DEFAULT_SPEC = Path(__file__).resolve().parents[2].parent / "shared/specs/telegram/bot-api.json"
+DEFAULT_SPEC = TELEGRAM_BOT_API
 MAX_TEXT = 4096
 MAX_DOWNLOAD = 20 * 1024 * 1024
 CHAT_ACTIONS = frozenset({
@@ -123,10 +124,10 @@ def html_to_text(markup: str) -> str:
     return "".join(out)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_spec(path: Path) -> dict[str, dict] | None:
     if not path.exists():
-        warnings.warn(f"Telegram Bot API spec not found at {path}; requests go unchecked")
+        warnings.warn(f"Telegram Bot API spec not found at {path}; requests go unchecked", stacklevel=2)
         return None
     return json.loads(path.read_text(encoding="utf-8"))["methods"]
 

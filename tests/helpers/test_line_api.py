@@ -9,7 +9,6 @@ import re
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
@@ -47,10 +46,10 @@ from tests.helpers.line_api import (
     sign_body,
     webhook_errors,
 )
+from tests.helpers.specs import LINE_SPECS
 
-SPECS = Path(__file__).resolve().parents[2].parent / "shared/specs/line"
-SPEC = SPECS / "messaging-api.yml"
-WEBHOOK_SPEC = SPECS / "webhook.yml"
+SPEC = LINE_SPECS / "messaging-api.yml"
+WEBHOOK_SPEC = LINE_SPECS / "webhook.yml"
 TOKEN = "line-test-token"
 USER = "U4af4980629d1c2b3a4f5e6d7c8b9a0f1"
 GROUP = "Ca56f94637cc4347f90a25382909b24b9"
@@ -58,8 +57,6 @@ FIXTURE_NAMES = [
     "text", "image", "image_set_1", "image_set_2", "sticker", "audio", "video", "location", "file",
     "follow", "unfollow", "join", "leave", "group_mention", "group_no_mention", "verify",
 ]
-pytestmark = pytest.mark.skipif(not (SPEC.exists() and WEBHOOK_SPEC.exists()),
-                                reason="LINE OpenAPI specs not available")
 
 
 @pytest.fixture(scope="module")

@@ -6,18 +6,17 @@ import asyncio
 import datetime as dtm
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 import telegram
 from telegram.error import BadRequest, RetryAfter
 
+from tests.helpers.specs import TELEGRAM_BOT_API
 from tests.helpers.telegram_api import EntityParseError, TelegramStandIn, html_to_text
 
-SPEC = Path(__file__).resolve().parents[2].parent / "shared/specs/telegram/bot-api.json"
+SPEC = TELEGRAM_BOT_API
 TOKEN = "424242:TEST-token"
-pytestmark = pytest.mark.skipif(not SPEC.exists(), reason="Telegram Bot API spec not available")
 
 
 @pytest.fixture(scope="module")

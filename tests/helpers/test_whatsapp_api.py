@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers.specs import WHATSAPP_CLOUD_API
 from tests.helpers.whatsapp_api import (
     MAX_TEXT,
     URL_TTL,
@@ -22,8 +23,7 @@ from tests.helpers.whatsapp_api import (
     webhook_signature,
 )
 
-SPEC = (Path(__file__).resolve().parents[2].parent
-        / "shared/specs/whatsapp/business-messaging-api_v23.0.yaml")
+SPEC = WHATSAPP_CLOUD_API
 DATA = Path(__file__).resolve().parents[1] / "data" / "whatsapp"
 TOKEN = "wa-test-token"
 PHONE_ID = "106540352242922"
@@ -31,7 +31,6 @@ USER = "6591234567"
 FIXTURES = ["text", "image_caption", "image", "sticker", "audio", "location", "reaction",
             "unsupported", "status_sent", "status_delivered", "status_read", "status_failed",
             "two_messages"]
-pytestmark = pytest.mark.skipif(not SPEC.exists(), reason="WhatsApp Cloud API spec not available")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ HTTP to this server exactly as it would to ``https://graph.facebook.com/v23.0``:
 
 Every call is recorded (:attr:`WhatsAppStandIn.calls`, once answered; :meth:`in_flight` counts
 those still held by :meth:`set_delay`) and checked against the official OpenAPI spec
-(``shared/specs/whatsapp/business-messaging-api_v23.0.yaml``, loaded once per process): a send
+(``tests/specs/whatsapp/business-messaging-api_v23.0.yaml``, loaded once per process): a send
 body against ``Message`` (the request schema of the messages path) and ``MessageRequest`` (which
 adds ``text.body`` required and at most 4096 characters), a read body against
 ``MarkMessageRequestPayload`` plus the spec's "Send typing indicator and read receipt" example
@@ -53,7 +53,7 @@ import secrets
 import time
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -61,10 +61,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import yaml
 from jsonschema import Draft202012Validator
 
+from tests.helpers.specs import WHATSAPP_CLOUD_API
 from tests.helpers.standin import LoopbackHandler, LoopbackStandIn
 
-DEFAULT_SPEC = (Path(__file__).resolve().parents[2].parent
-                / "shared/specs/whatsapp/business-messaging-api_v23.0.yaml")
+DEFAULT_SPEC = WHATSAPP_CLOUD_API
 VERSION = "v23.0"
 MAX_TEXT = 4096
 URL_TTL = 300.0  # "The URL is only valid for 5 minutes."
@@ -205,10 +205,10 @@ def _merge_all_of(node: Any, closure: dict[str, Any]) -> Any:
     return merged
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_spec(path: Path) -> _Spec | None:
     if not path.exists():
-        warnings.warn(f"WhatsApp Cloud API spec not found at {path}; requests go unchecked")
+        warnings.warn(f"WhatsApp Cloud API spec not found at {path}; requests go unchecked", stacklevel=2)
         return None
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the file is 1 MB: C is 20x faster
     with path.open(encoding="utf-8") as stream:

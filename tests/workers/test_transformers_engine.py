@@ -112,11 +112,11 @@ def test_batch_of_three_matches_one_at_a_time(engine):
     assert all(r.error is None for r in batched), batched
     text_only, one_image, two_images = batched
     assert text_only.prompt_tokens < one_image.prompt_tokens < two_images.prompt_tokens
-    for request, result in zip(requests, batched):
+    for request, result in zip(requests, batched, strict=False):
         assert 0 < result.completion_tokens <= request.max_new_tokens
 
     alone = [engine.generate_batch([request])[0] for request in requests]
-    for one, many in zip(alone, batched):
+    for one, many in zip(alone, batched, strict=False):
         assert one.error is None
         assert (one.prompt_tokens, one.completion_tokens, one.text) == (
             many.prompt_tokens,
