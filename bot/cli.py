@@ -48,7 +48,7 @@ def dev(host: str, port: int, concurrency: int) -> None:
     # A person watches `dev` in a terminal: text lines unless LOG_FORMAT says otherwise.
     _logging(settings, text=None if "log_format" in settings.model_fields_set else True)
     log = logging.getLogger("sealion.dev")
-    from storage.conversation_log import redact_url, upgrade_database
+    from storage.log import redact_url, upgrade_database
 
     upgrade_database(settings.database_url)
     log.info("conversation log at %s", redact_url(settings.database_url))
@@ -196,7 +196,7 @@ def webhook_info(platform: str) -> None:
               help="The conversation log's database (default: DATABASE_URL).")
 def migrate(database_url: str | None) -> None:
     """Create or update the conversation log's tables (Alembic upgrade head)."""
-    from storage.conversation_log import redact_url, upgrade_database
+    from storage.log import redact_url, upgrade_database
 
     settings = get_settings()
     _logging(settings, text=True)

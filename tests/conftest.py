@@ -215,7 +215,7 @@ def deploy(redis_server, telegram_api, line_api, whatsapp_api, checkpoints, tmp_
     logs = tmp_path_factory.mktemp("logs")
 
     def make(model: str = "qwen3_vl", **extra: str) -> Deployment:
-        from storage.conversation_log import upgrade_database
+        from storage.log import upgrade_database
 
         db = next(_databases)
         # Databases 11-15 belong to the storage and worker unit tests (which flush them).

@@ -364,7 +364,7 @@ def test_worker_logs_carry_ids_but_no_message_text(qwen_service, telegram):
 
 
 def test_turns_are_written_once_to_the_conversation_log(qwen_service, telegram):
-    from storage.conversation_log import ConversationFilter, ConversationLog
+    from storage.log import ConversationFilter, ConversationLog
 
     chat = new_chat_id()
     telegram.add_file("photo-large", jpeg(color="brown"), file_path="photos/log.jpg")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import logging
 import math
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
 
 Image.MAX_IMAGE_PIXELS = 80_000_000  # refuse decompression bombs, allow 50 MP phone photos
 
@@ -35,3 +38,20 @@ def downscale_to_jpeg(data: bytes, max_pixels: int, quality: int = 85) -> bytes:
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=quality, optimize=True)
     return out.getvalue()
+
+
+def make_thumbnail(image: bytes, max_side: int = 320, quality: int = 70) -> bytes:
+    """A small JPEG of `image` for the conversation log (a few KB); b"" when it cannot be
+    read."""
+    try:
+        with Image.open(io.BytesIO(image)) as opened:
+            picture = ImageOps.exif_transpose(opened)
+            picture.thumbnail((max_side, max_side))
+            if picture.mode != "RGB":
+                picture = picture.convert("RGB")
+            out = io.BytesIO()
+            picture.save(out, format="JPEG", quality=quality, optimize=True)
+            return out.getvalue()
+    except Exception as exc:  # noqa: BLE001 - any unreadable image: no thumbnail
+        log.info("conversation log: no thumbnail (%s)", type(exc).__name__)
+        return b""

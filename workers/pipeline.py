@@ -22,9 +22,9 @@ from bot.conversation import TurnPlan, clean_reply, plan_turn, system_prompt
 from bot.language import clean, is_other_language
 from bot.messages import ConversationKey, Platform, Reply
 from bot.texts import REPLY_INSTRUCTION, Text, text
-from storage.conversation_log import make_thumbnail
 from storage.history import HistoryEntry
-from workers.images import NotAnImage, downscale_to_jpeg
+from storage.log import TurnRecord
+from workers.images import NotAnImage, downscale_to_jpeg, make_thumbnail
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -275,15 +275,16 @@ def deliver(rt: Runtime, result: dict[str, Any] | None, plan_json: dict[str, Any
             rt.history.append(key, *entries)
         # Before finish_turn: the turn's messages are still in its inflight list.
         messages = rt.store.turn_messages(key)
-        rt.conversation_log.record_turn(
-            key, next((m.user_name for m in reversed(messages) if m.user_name), None), messages,
-            plan.user_text,
-            [make_thumbnail(data) for i in plan.image_ids if (data := rt.history.image(key, i))],
-            answer or "\n".join(notices), plan.language,
-            rt.settings.model_id if result is not None else None,
-            (time.time() - plan.received_at) * 1000 if plan.received_at else None,
-            (result or {}).get("prompt_tokens"), (result or {}).get("completion_tokens"),
-            (result or {}).get("error"), turn_id=plan.turn_id)
+        rt.conversation_log.record_turn(TurnRecord(
+            key=key, messages=tuple(messages), user_text=plan.user_text,
+            thumbnails=tuple(make_thumbnail(data) for i in plan.image_ids
+                             if (data := rt.history.image(key, i))),
+            reply_text=answer or "\n".join(notices), language=plan.language,
+            model=rt.settings.model_id if result is not None else None,
+            latency_ms=(time.time() - plan.received_at) * 1000 if plan.received_at else None,
+            prompt_tokens=(result or {}).get("prompt_tokens"),
+            completion_tokens=(result or {}).get("completion_tokens"),
+            error=(result or {}).get("error"), turn_id=plan.turn_id))
     rt.store.finish_turn(key, plan.turn_id)
     return rt.store.has_work(key)
 

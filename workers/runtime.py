@@ -20,7 +20,7 @@ import redis
 from adapters.base import BaseAdapter, adapter_class
 from bot.messages import Platform
 from bot.settings import Settings, get_settings
-from storage.conversation_log import ConversationLog
+from storage.log import ConversationLog
 from storage.conversations import ConversationStore, WorkerRegistry
 from storage.history import RedisHistory
 from storage.metrics import RedisMetrics

@@ -72,7 +72,7 @@ def deliver_reply(self: Any, result: dict[str, Any] | None, plan: dict[str, Any]
 @app.task(name="workers.tasks.purge_conversation_log")
 def purge_conversation_log() -> None:
     """Apply RETENTION_DAYS to the conversation log (scheduled daily by Celery beat)."""
-    from storage.conversation_log import purge_expired
+    from storage.log import purge_expired
 
     purge_expired(runtime().settings)
 

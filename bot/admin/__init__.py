@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot.admin.routes import AdminState, router, templates
 from bot.admin.security import Credentials, LoginThrottle, SessionCodec, session_secret
 from bot.settings import Settings
-from storage.conversation_log import ConversationLog
+from storage.log import ConversationLog
 from storage.keys import KeyBuilder
 
 __all__ = ["AdminState", "admin_enabled", "mount_admin", "router"]

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
+from bot.admin.export import EXPORT_FORMATS, export_lines
 from bot.admin.security import (
     LOGIN_COOKIE,
     LOGIN_MAX_AGE,
@@ -33,14 +34,9 @@ from bot.admin.security import (
 )
 from bot.messages import ConversationKey, Platform
 from bot.settings import Settings
-from storage.conversation_log import (
-    ConversationFilter,
-    ConversationLog,
-    csv_lines,
-    jsonl_lines,
-)
 from storage.history import RedisHistory
 from storage.keys import KeyBuilder
+from storage.log import ConversationFilter, ConversationLog
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +44,6 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 PER_PAGE = 50
 THREAD_PAGE = 200
-EXPORT_FORMATS = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 
 
 def _when(value: dt.datetime | None, seconds: bool = False) -> str:
@@ -176,8 +171,7 @@ def _query(**params: Any) -> str:
 def _export(rows: Any, fmt: str, filename: str) -> StreamingResponse:
     if fmt not in EXPORT_FORMATS:
         raise HTTPException(404)
-    body = jsonl_lines(rows) if fmt == "jsonl" else csv_lines(rows)
-    return StreamingResponse(body, media_type=EXPORT_FORMATS[fmt], headers={
+    return StreamingResponse(export_lines(rows, fmt), media_type=EXPORT_FORMATS[fmt], headers={
         "Content-Disposition": f'attachment; filename="{filename}.{fmt}"',
         "Cache-Control": "no-store",
     })

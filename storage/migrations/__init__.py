@@ -1,1 +1,1 @@
-"""Alembic migrations of the conversation log (`storage.conversation_log`)."""
+"""Alembic migrations of the conversation log (`storage.log`)."""

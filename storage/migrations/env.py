@@ -1,9 +1,9 @@
 """Alembic environment of the conversation log.
 
 The database is, in order: `sqlalchemy.url` of the Alembic config (set in code by
-`storage.conversation_log.upgrade_database`, or in `storage/alembic.ini`), else the service's
-`DATABASE_URL` setting. Connections come from `storage.conversation_log.make_engine`, so SQLite
-gets the same pragmas (WAL, foreign keys) as the service.
+`storage.log.upgrade_database`, or in `storage/alembic.ini`), else the service's
+`DATABASE_URL` setting. Connections come from `storage.log.engine.make_engine`, so SQLite gets the
+same pragmas (WAL, foreign keys) as the service.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import logging.config
 from alembic import context
 from sqlalchemy import pool
 
-from storage.conversation_log import Base, make_engine, normalize_url
+from storage.log.engine import make_engine, normalize_url
+from storage.log.models import Base
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -22,10 +22,11 @@ from bot.admin import mount_admin
 from bot.app import create_app
 from bot.embedded_redis import free_port
 from bot.settings import Settings
-from storage.conversation_log import ConversationLog, make_thumbnail
 from storage.history import HistoryEntry, RedisHistory
 from storage.keys import KeyBuilder
-from tests.admin.conftest import key_of, photo, sqlite_log, turn
+from storage.log import ConversationLog
+from tests.helpers.conversation_log import key_of, photo, sqlite_log, turn
+from workers.images import make_thumbnail
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

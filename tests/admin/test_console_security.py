@@ -17,10 +17,11 @@ from bot.admin import mount_admin, security
 from bot.admin.security import SessionCodec
 from bot.app import create_app
 from bot.settings import Settings
-from storage.conversation_log import ConversationLog, make_thumbnail
 from storage.history import HistoryEntry, RedisHistory
 from storage.keys import KeyBuilder
-from tests.admin.conftest import key_of, photo, sqlite_log, turn
+from storage.log import ConversationLog
+from tests.helpers.conversation_log import key_of, photo, sqlite_log, turn
+from workers.images import make_thumbnail
 
 PASSWORD = "correct horse battery staple"
 SECRET_TEXT = "my bank PIN is 4321"

@@ -14,13 +14,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import insert, text
 
-from storage.conversation_log import (
-    Conversation,
-    ConversationFilter,
-    ConversationLog,
-    LogMessage,
-)
-from tests.admin.conftest import empty_postgres, sqlite_log
+from storage.log import ConversationFilter, ConversationLog
+from storage.log.models import Conversation, LogMessage
+from tests.helpers.conversation_log import empty_postgres, sqlite_log
 
 MESSAGES = 100_000
 CONVERSATIONS = 2_000

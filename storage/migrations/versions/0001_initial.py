@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from storage.conversation_log import UTCDateTime
+from storage.log.models import UTCDateTime
 
 revision: str = "0001"
 down_revision: str | None = None

@@ -1,0 +1,60 @@
+"""The durable conversation log behind the admin console: SQLite by default, PostgreSQL in
+production, through SQLAlchemy 2 and Alembic.
+
+Redis forgets a conversation after `HISTORY_TTL_SECONDS`; this log keeps every turn — what the
+person wrote (with small JPEG thumbnails of their photos) and what the bot answered, with the
+model, latency and token counts — until `RETENTION_DAYS` have passed (0 keeps it forever) or an
+operator deletes the person's data from the console.
+
+    models.py    the tables (ORM)
+    engine.py    the engine factory (SQLite pragmas), URLs, the shared `LogDatabase` base
+    writer.py    `TurnRecord` and `record_turn`
+    queries.py   the console's reads: list, search, thread, image, export rows
+    erasure.py   deleting a person, retention
+    schema.py    Alembic: `upgrade_database` (migrations in `storage/migrations/`)
+
+`ConversationLog` joins the three sides; code that needs only one may take that side's class.
+"""
+
+from __future__ import annotations
+
+from storage.log.engine import LogDatabase, make_engine, normalize_url, redact_url
+from storage.log.erasure import DeletedPerson, LogErasure, Purged, purge_expired
+from storage.log.queries import (
+    EXPORT_FIELDS,
+    ConversationFilter,
+    ConversationPage,
+    ConversationRow,
+    LogQueries,
+    MessageRow,
+    Thread,
+    search_words,
+)
+from storage.log.schema import alembic_config, upgrade_database
+from storage.log.writer import LogWriter, TurnRecord
+
+__all__ = [
+    "EXPORT_FIELDS",
+    "ConversationFilter",
+    "ConversationLog",
+    "ConversationPage",
+    "ConversationRow",
+    "DeletedPerson",
+    "LogDatabase",
+    "MessageRow",
+    "Purged",
+    "Thread",
+    "TurnRecord",
+    "alembic_config",
+    "make_engine",
+    "normalize_url",
+    "purge_expired",
+    "redact_url",
+    "search_words",
+    "upgrade_database",
+]
+
+
+class ConversationLog(LogWriter, LogQueries, LogErasure):
+    """Writes turns, answers the console's questions, forgets. Thread-safe; one per process is
+    enough."""

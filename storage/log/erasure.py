@@ -1,0 +1,135 @@
+"""Forgetting: deleting everything logged of a person (the console's delete page) and the
+retention job that deletes messages older than `RETENTION_DAYS`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.messages import ConversationKey, Platform
+from storage.log.engine import LogDatabase
+from storage.log.models import Conversation, LogImage, LogMessage, utcnow
+from storage.log.queries import ConversationRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeletedPerson:
+    conversations: list[ConversationKey] = field(default_factory=list)
+    messages: int = 0
+
+
+@dataclass(frozen=True)
+class Purged:
+    messages: int = 0
+    conversations: int = 0
+
+
+class LogErasure(LogDatabase):
+    """The forgetting side of `ConversationLog`."""
+
+    def person_conversations(self, platform: str | Platform,
+                             user_id: str) -> list[ConversationRow]:
+        """The person's own conversations (private chats) on a platform."""
+        platform = Platform(platform).value
+        with self._sessions() as session:
+            found = session.scalars(select(Conversation).where(
+                Conversation.platform == platform, Conversation.user_id == user_id)
+                .order_by(Conversation.last_message_at.desc())).all()
+            return [ConversationRow.of(c) for c in found]
+
+    def person_group_messages(self, platform: str | Platform, user_id: str) -> int:
+        """How many of the person's messages sit in shared (group) conversations."""
+        platform = Platform(platform).value
+        with self._sessions() as session:
+            return session.scalar(
+                select(func.count()).select_from(LogMessage)
+                .join(Conversation, Conversation.id == LogMessage.conversation_id)
+                .where(Conversation.platform == platform, Conversation.user_id != user_id,
+                       LogMessage.sender_id == user_id)) or 0
+
+    def delete_person(self, platform: str | Platform, user_id: str) -> DeletedPerson:
+        """Delete everything logged of a person: their conversations (with every message and
+        image) and their own messages in group conversations. Returns the conversation keys, for
+        the caller to forget them in Redis too."""
+        if not user_id:
+            raise ValueError("a person's user id is required")
+        platform = Platform(platform).value
+        person = and_(Conversation.platform == platform, Conversation.user_id == user_id)
+        own = select(Conversation.id).where(person)
+        on_platform = select(Conversation.id).where(Conversation.platform == platform)
+        in_groups = and_(LogMessage.sender_id == user_id,
+                         LogMessage.conversation_id.in_(on_platform),
+                         LogMessage.conversation_id.not_in(own))
+        gone = or_(LogMessage.conversation_id.in_(own), in_groups)
+        with self._writes.begin() as session:
+            keys = [c.key for c in session.scalars(select(Conversation).where(person)).all()]
+            groups = list(session.scalars(select(LogMessage.conversation_id).distinct()
+                                          .where(in_groups)).all())
+            session.execute(delete(LogImage).where(
+                LogImage.message_id.in_(select(LogMessage.id).where(gone))))
+            deleted = cast("CursorResult[Any]", session.execute(delete(LogMessage).where(gone)))
+            session.execute(delete(Conversation).where(person)
+                            .execution_options(synchronize_session=False))
+            if groups:
+                _recount(session, Conversation.id.in_(groups))
+        return DeletedPerson(conversations=keys, messages=int(deleted.rowcount or 0))
+
+    def purge_older_than(self, days: float) -> Purged:
+        """Delete messages (and images) older than `days`; conversations left empty go too."""
+        if days <= 0:
+            return Purged()
+        cutoff = utcnow() - dt.timedelta(days=days)
+        with self._writes.begin() as session:
+            old = select(LogMessage.id).where(LogMessage.created_at < cutoff)
+            session.execute(delete(LogImage).where(LogImage.message_id.in_(old)))
+            deleted = cast("CursorResult[Any]", session.execute(
+                delete(LogMessage).where(LogMessage.created_at < cutoff)))
+            gone = _recount(session, Conversation.first_message_at < cutoff)
+        return Purged(messages=int(deleted.rowcount or 0), conversations=gone)
+
+
+def _recount(session: Session, touched: Any) -> int:
+    """Refresh the counts and times of the `touched` conversations, which lost messages; delete
+    those left empty. Returns how many were deleted."""
+    empty = ~exists().where(LogMessage.conversation_id == Conversation.id)
+    gone = cast("CursorResult[Any]", session.execute(
+        delete(Conversation).where(touched, empty)
+        .execution_options(synchronize_session=False)))
+
+    def of_conversation(column: Any) -> Any:
+        return (select(column).where(LogMessage.conversation_id == Conversation.id)
+                .scalar_subquery())
+
+    session.execute(update(Conversation).where(touched).values(
+        message_count=of_conversation(func.count(LogMessage.id)),
+        first_message_at=of_conversation(func.min(LogMessage.created_at)),
+        last_message_at=of_conversation(func.max(LogMessage.created_at)),
+    ).execution_options(synchronize_session=False))
+    return int(gone.rowcount or 0)
+
+
+def purge_expired(settings: Settings) -> Purged:
+    """Apply RETENTION_DAYS (0 keeps everything): the job Celery beat runs daily."""
+    days = settings.retention_days
+    if days <= 0:
+        return Purged()
+    erasure = LogErasure(settings.database_url)
+    try:
+        purged = erasure.purge_older_than(days)
+    finally:
+        erasure.close()
+    log.info("retention: %d message(s) and %d conversation(s) older than %d days deleted",
+             purged.messages, purged.conversations, days)
+    return purged

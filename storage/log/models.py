@@ -1,0 +1,148 @@
+"""The conversation log's tables, as SQLAlchemy 2 ORM models.
+
+    log_conversations   one row a ConversationKey (platform, bot, chat, user): name, language,
+                        first/last message time, message count
+    log_messages        one row a side of a turn: direction "in" (the person) or "out" (the bot)
+    log_images          the thumbnails of an inbound message (JPEG bytes, a few KB each)
+
+The schema itself lives in the Alembic migrations (`storage/migrations/`); these models mirror
+them (a test compares the two).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bot.messages import ConversationKey, Platform
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes on every backend (naive UTC in SQLite, timestamptz in PostgreSQL)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+#: 64-bit ids on PostgreSQL; SQLite's INTEGER PRIMARY KEY is already 64-bit (and the rowid).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Conversation(Base):
+    __tablename__ = "log_conversations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    bot_id: Mapped[str] = mapped_column(String(128))
+    chat_id: Mapped[str] = mapped_column(String(128))
+    #: Empty for a group: the conversation is the whole group.
+    user_id: Mapped[str] = mapped_column(String(128), default="")
+    user_name: Mapped[str | None] = mapped_column(String(256))
+    #: The reply language of the latest turn.
+    language: Mapped[str | None] = mapped_column(String(16))
+    first_message_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_message_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    messages: Mapped[list[LogMessage]] = relationship(
+        back_populates="conversation", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="LogMessage.id")
+
+    __table_args__ = (
+        UniqueConstraint("platform", "bot_id", "chat_id", "user_id",
+                         name="uq_log_conversation_key"),
+        Index("ix_log_conversations_last", "last_message_at", "id"),
+        Index("ix_log_conversations_platform_last", "platform", "last_message_at"),
+        Index("ix_log_conversations_language_last", "language", "last_message_at"),
+        Index("ix_log_conversations_person", "platform", "user_id"),
+    )
+
+    @property
+    def key(self) -> ConversationKey:
+        return ConversationKey(platform=Platform(self.platform), bot_id=self.bot_id,
+                               chat_id=self.chat_id, user_id=self.user_id)
+
+
+class LogMessage(Base):
+    __tablename__ = "log_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("log_conversations.id", ondelete="CASCADE"))
+    #: "in": the person wrote it; "out": the bot answered.
+    direction: Mapped[str] = mapped_column(String(3))
+    #: Who wrote an inbound message, when known (the person in a private chat).
+    sender_id: Mapped[str | None] = mapped_column(String(128))
+    #: Dedupes a redelivered turn: one "in" and one "out" row per (conversation, turn).
+    turn_id: Mapped[str | None] = mapped_column(String(64))
+    platform_message_id: Mapped[str | None] = mapped_column(String(256))
+    text: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str | None] = mapped_column(String(16))
+    model: Mapped[str | None] = mapped_column(String(256))
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    conversation: Mapped[Conversation] = relationship(back_populates="messages")
+    images: Mapped[list[LogImage]] = relationship(
+        back_populates="message", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="LogImage.position")
+
+    __table_args__ = (
+        Index("ix_log_messages_thread", "conversation_id", "created_at", "id"),
+        Index("ix_log_messages_created", "created_at"),
+        Index("ix_log_messages_sender", "sender_id"),
+        UniqueConstraint("conversation_id", "turn_id", "direction", name="uq_log_messages_turn"),
+    )
+
+
+class LogImage(Base):
+    __tablename__ = "log_images"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("log_messages.id", ondelete="CASCADE"),
+                                            index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    mime_type: Mapped[str] = mapped_column(String(32), default="image/jpeg")
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+    message: Mapped[LogMessage] = relationship(back_populates="images")

@@ -1,0 +1,163 @@
+"""Writing turns to the conversation log: one `TurnRecord` a turn, both sides in one
+transaction, at most once per `turn_id`, never raising into the reply path."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from bot.messages import ConversationKey, InboundMessage
+from storage.log.engine import LogDatabase
+from storage.log.models import Conversation, LogImage, LogMessage, utcnow
+
+log = logging.getLogger(__name__)
+
+_MAX_TEXT = 100_000
+_MAX_ERROR = 10_000
+_MAX_FIELD = {"platform_message_id": 256, "model": 256, "language": 16, "user_name": 256}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnRecord:
+    """One turn as the log keeps it: what the person sent and what the bot answered."""
+
+    key: ConversationKey
+    #: The person's messages of the turn (their ids, times, sender and name are kept).
+    messages: tuple[InboundMessage, ...] = ()
+    #: The person's side as one text; empty: the messages' texts joined.
+    user_text: str = ""
+    #: The answer (or the notices sent instead of one).
+    reply_text: str = ""
+    #: Empty: the newest name found on the messages.
+    user_name: str | None = None
+    #: Small JPEGs of the person's photos (`workers.images.make_thumbnail`).
+    thumbnails: tuple[bytes, ...] = ()
+    #: The reply language.
+    language: str | None = None
+    model: str | None = None
+    latency_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error: str | None = None
+    #: Dedupes a redelivered turn: with it, the turn is written once.
+    turn_id: str | None = None
+    #: When the answer went out; now when not given.
+    answered_at: dt.datetime | None = None
+
+
+def _clip(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    return value[:_MAX_FIELD[name]]
+
+
+def _at(seconds: float | None) -> dt.datetime:
+    if not seconds:
+        return utcnow()
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+def _rows(record: TurnRecord) -> list[LogMessage]:
+    """The turn's "in" and "out" rows (either may be missing), not yet in a conversation."""
+    messages = record.messages
+    now = record.answered_at or utcnow()
+    received = min(min((_at(m.sent_at) for m in messages), default=now), now)
+    language = _clip(record.language, "language")
+    inbound_text = record.user_text or "\n".join(m.text for m in messages if m.text)
+    rows: list[LogMessage] = []
+    if messages or inbound_text or record.thumbnails:
+        sender = next((s for m in messages
+                       if (s := getattr(m, "sender_id", None) or m.key.user_id)), None)
+        ids = ",".join(m.message_id for m in messages if m.message_id)
+        inbound = LogMessage(direction="in", sender_id=_clip(sender, "user_name"),
+                             turn_id=record.turn_id, platform_message_id=ids[:256] or None,
+                             text=inbound_text[:_MAX_TEXT], language=language,
+                             created_at=received)
+        inbound.images = [LogImage(position=i, data=bytes(data))
+                          for i, data in enumerate(record.thumbnails) if data]
+        rows.append(inbound)
+    if record.reply_text or record.error:
+        latency = record.latency_ms
+        rows.append(LogMessage(
+            direction="out", turn_id=record.turn_id, text=record.reply_text[:_MAX_TEXT],
+            language=language, model=_clip(record.model, "model"),
+            latency_ms=None if latency is None else round(latency),
+            prompt_tokens=record.prompt_tokens, completion_tokens=record.completion_tokens,
+            error=(record.error or None) and record.error[:_MAX_ERROR],
+            created_at=max(now, received)))
+    return rows
+
+
+class LogWriter(LogDatabase):
+    """The write side of `ConversationLog`."""
+
+    def record_turn(self, record: TurnRecord) -> bool:
+        """Log one turn — the person's side and the bot's answer — in one transaction.
+
+        Never raises: a failure is logged and swallowed (returns False), so the log can never
+        break a reply. With a `turn_id`, a redelivered turn is written once (returns True).
+        """
+        try:
+            self._record_turn(record)
+            return True
+        except Exception:
+            log.exception("conversation log: turn of %s not recorded", record.key.as_path())
+            return False
+
+    def _record_turn(self, record: TurnRecord) -> None:
+        rows = _rows(record)
+        if not rows:
+            return
+        user_name = record.user_name or next(
+            (m.user_name for m in reversed(record.messages) if m.user_name), None)
+        with self._writes.begin() as session:
+            conversation = self._conversation(session, record.key)
+            if record.turn_id is not None and session.scalar(
+                    select(LogMessage.id).where(LogMessage.conversation_id == conversation.id,
+                                                LogMessage.turn_id == record.turn_id).limit(1)):
+                return
+            if conversation.message_count == 0:
+                conversation.first_message_at = rows[0].created_at
+                conversation.last_message_at = rows[-1].created_at
+            else:
+                conversation.first_message_at = min(conversation.first_message_at,
+                                                    rows[0].created_at)
+                conversation.last_message_at = max(conversation.last_message_at,
+                                                   rows[-1].created_at)
+            conversation.message_count += len(rows)
+            if user_name:
+                conversation.user_name = _clip(user_name, "user_name")
+            if record.language:
+                conversation.language = _clip(record.language, "language")
+            for row in rows:
+                row.conversation_id = conversation.id
+                session.add(row)
+
+    def _conversation(self, session: Session, key: ConversationKey) -> Conversation:
+        """The conversation's row, created when missing (safe against a concurrent insert)."""
+        where = and_(Conversation.platform == key.platform.value,
+                     Conversation.bot_id == key.bot_id, Conversation.chat_id == key.chat_id,
+                     Conversation.user_id == key.user_id)
+        found = session.scalars(select(Conversation).where(where).with_for_update()).first()
+        if found is not None:
+            return found
+        now = utcnow()
+        values = {"platform": key.platform.value, "bot_id": key.bot_id, "chat_id": key.chat_id,
+                  "user_id": key.user_id, "first_message_at": now, "last_message_at": now,
+                  "message_count": 0}
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            session.execute(pg_insert(Conversation).values(**values).on_conflict_do_nothing())
+        elif self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            session.execute(sqlite_insert(Conversation).values(**values).on_conflict_do_nothing())
+        else:  # pragma: no cover - other backends are not supported, but try
+            session.add(Conversation(**values))
+            session.flush()
+        return session.scalars(select(Conversation).where(where).with_for_update()).one()

@@ -1,0 +1,6 @@
+"""Fixtures of the conversation log's tests: the log on real SQLite and PostgreSQL
+(tests/helpers/conversation_log.py)."""
+
+from tests.helpers.conversation_log import conversation_log, postgres_log, postgres_url
+
+__all__ = ["conversation_log", "postgres_log", "postgres_url"]
