@@ -13,13 +13,13 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
+from urllib.parse import quote
 
 from linebot.v3 import SignatureValidator
 from linebot.v3.messaging import (
     AsyncApiClient,
     AsyncMessagingApi,
-    AsyncMessagingApiBlob,
     Configuration,
     PushMessageRequest,
     ReplyMessageRequest,
@@ -32,14 +32,13 @@ from adapters.base import (
     BadSignature,
     BaseAdapter,
     DeliveryLog,
-    MediaError,
-    MediaTooLarge,
     MissingSignature,
     PayloadError,
     PermanentSendError,
     TransientSendError,
     register,
 )
+from adapters.fetch import Fetcher, FetchPolicy, FetchRefused
 from adapters.markup import markdown_to_plain
 from adapters.textsplit import utf16_len
 from bot.messages import (
@@ -61,6 +60,12 @@ MAX_MESSAGES_PER_CALL = 5
 LOADING_SECONDS = 20
 _RETRY_KEY_NAMESPACE = uuid.UUID("6c1d7c1e-5e9f-4a55-9d43-3c5a4f1b2a10")
 _UNSUPPORTED = {"sticker", "audio", "video", "location", "file"}
+#: The ref of an image whose content sits with an external provider (never fetched).
+EXTERNAL_PREFIX = "external:"
+
+
+class ExternalContentRefused(FetchRefused):
+    """A LINE image kept by an external provider: we do not request sender-chosen URLs."""
 
 
 @register
@@ -75,7 +80,7 @@ class LineAdapter(BaseAdapter):
         self._validator = SignatureValidator(settings.line_channel_secret.get_secret_value())
         self._token = settings.line_channel_access_token.get_secret_value()
         self._client: AsyncApiClient | None = None
-        self._blob_client: AsyncApiClient | None = None
+        self._media: Fetcher | None = None
 
     @classmethod
     def enabled(cls, settings: Settings) -> bool:
@@ -154,8 +159,9 @@ class LineAdapter(BaseAdapter):
         if message_type == "image":
             image_set = message.get("imageSet") or {}
             provider = message.get("contentProvider") or {}
-            ref = cast(str, provider.get("originalContentUrl") if provider.get("type") == "external"
-                       else message_id)
+            # An external provider's URL is the sender's choice: keep only a marker, never it.
+            ref = (f"{EXTERNAL_PREFIX}{message_id}" if provider.get("type") == "external"
+                   else message_id)
             return InboundMessage(message_id=message_id, album_id=image_set.get("id"),
                                   attachments=(Attachment(ref=ref, mime_type="image/jpeg"),),
                                   **common)
@@ -170,18 +176,13 @@ class LineAdapter(BaseAdapter):
                 host=self.settings.line_api_base_url.rstrip("/"), access_token=self._token))
         return AsyncMessagingApi(self._client)
 
-    def _blob(self) -> AsyncMessagingApiBlob:
-        if self._blob_client is None:
-            self._blob_client = AsyncApiClient(Configuration(
-                host=self.settings.line_data_api_base_url.rstrip("/"),
-                access_token=self._token))
-        return AsyncMessagingApiBlob(self._blob_client)
-
     async def aclose(self) -> None:
-        for client in (self._client, self._blob_client):
-            if client is not None:
-                await client.close()
-        self._client = self._blob_client = None
+        if self._client is not None:
+            await self._client.close()
+        self._client = None
+        if self._media is not None:
+            await self._media.aclose()
+            self._media = None
 
     def typing_interval(self) -> float:
         return LOADING_SECONDS - 5
@@ -210,24 +211,17 @@ class LineAdapter(BaseAdapter):
         return f"channel access token accepted: {info.display_name} ({info.basic_id})"
 
     async def fetch_media(self, ref: str, size: int | None = None) -> bytes:
-        limit = self.settings.max_download_bytes
-        try:
-            if ref.startswith(("http://", "https://")):
-                import httpx
-
-                async with httpx.AsyncClient(timeout=30, follow_redirects=True) as client:
-                    response = await client.get(ref)
-                    response.raise_for_status()
-                    data = response.content
-            else:
-                data = bytes(await self._blob().get_message_content(ref))
-        except ApiException as exc:
-            raise MediaError(f"LINE content {ref}: HTTP {exc.status}") from exc
-        except Exception as exc:
-            raise MediaError(f"LINE content {ref}: {exc}") from exc
-        if len(data) > limit:
-            raise MediaTooLarge(f"{len(data)} bytes is over {limit}", limit)
-        return data
+        if ref.startswith(EXTERNAL_PREFIX) or "://" in ref:
+            # An image kept by an external provider: its URL is the sender's choice, so it is
+            # never requested; the person is told the image could not be read.
+            raise ExternalContentRefused("LINE image from an external provider: not fetched")
+        url = (f"{self.settings.line_data_api_base_url.rstrip('/')}/v2/bot/message/"
+               f"{quote(ref, safe='')}/content")
+        if self._media is None:
+            self._media = Fetcher(FetchPolicy.for_platform(
+                self.settings, [self.settings.line_data_api_base_url]))
+        return await self._media.get(url,
+                                     secret_headers={"Authorization": f"Bearer {self._token}"})
 
     async def send(self, reply: Reply, log_: DeliveryLog) -> None:
         parts = self.parts(reply)

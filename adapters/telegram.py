@@ -31,6 +31,7 @@ from adapters.base import (
     TransientSendError,
     register,
 )
+from adapters.fetch import Fetcher, FetchPolicy
 from adapters.telegram_html import markdown_to_telegram_html, visible_length
 from bot.messages import (
     Attachment,
@@ -64,6 +65,7 @@ class TelegramAdapter(BaseAdapter):
         self._token = settings.telegram_bot_token.get_secret_value()
         self.username = username
         self._bot: telegram.Bot | None = None
+        self._media: Fetcher | None = None
 
     @classmethod
     def enabled(cls, settings: Settings) -> bool:
@@ -207,6 +209,9 @@ class TelegramAdapter(BaseAdapter):
         return self._bot
 
     async def aclose(self) -> None:
+        if self._media is not None:
+            await self._media.aclose()
+            self._media = None
         if self._bot is not None:
             await self._bot.shutdown()
             self._bot = None
@@ -236,15 +241,25 @@ class TelegramAdapter(BaseAdapter):
         bot = await self.bot()
         try:
             file = await bot.get_file(ref)
-            if file.file_size is not None and file.file_size > limit:
-                raise MediaTooLarge(f"file of {file.file_size} bytes is over {limit}", limit)
-            return bytes(await file.download_as_bytearray())
         except BadRequest as exc:
             if "too big" in exc.message.lower():
                 raise MediaTooLarge(exc.message, limit) from exc
             raise MediaError(exc.message) from exc
         except TelegramError as exc:
             raise MediaError(str(exc)) from exc
+        if file.file_size is not None and file.file_size > limit:
+            raise MediaTooLarge(f"file of {file.file_size} bytes is over {limit}", limit)
+        if not file.file_path or not file.file_path.startswith(("https://", "http://")):
+            # A --local Bot API server answers a path on its own disk: never read one.
+            raise MediaError("Telegram gave no downloadable file URL")
+        # The download goes through the fetch policy, not PTB's client (adapters/fetch.py).
+        return await self._fetcher().get(file.file_path, max_bytes=limit)
+
+    def _fetcher(self) -> Fetcher:
+        if self._media is None:
+            self._media = Fetcher(FetchPolicy.for_platform(
+                self.settings, [self.settings.telegram_api_base_url]))
+        return self._media
 
     async def indicate_typing(self, key: ConversationKey, reply_context: dict) -> None:
         bot = await self.bot()

@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import httpx
 
@@ -29,6 +30,7 @@ from adapters.base import (
     TransientSendError,
     register,
 )
+from adapters.fetch import Fetcher, FetchPolicy
 from adapters.markup import markdown_to_whatsapp
 from bot.messages import (
     Attachment,
@@ -49,6 +51,8 @@ OUTSIDE_WINDOW = 131047
 THROTTLED = {130429, 131056, 80007, 4, 613}
 _UNSUPPORTED = {"sticker", "audio", "voice", "video", "document", "location", "contacts",
                 "unsupported", "interactive", "button", "order"}
+#: The media info answer is a small JSON object.
+MEDIA_INFO_BYTES = 64 * 1024
 TYPING_SECONDS = 20.0  # the indicator lasts 25 s or until the reply
 
 
@@ -64,6 +68,7 @@ class WhatsAppAdapter(BaseAdapter):
         self._secret = settings.whatsapp_app_secret.get_secret_value().encode()
         self._base = settings.whatsapp_api_base_url.rstrip("/")
         self._client: httpx.AsyncClient | None = None
+        self._media: Fetcher | None = None
 
     @classmethod
     def enabled(cls, settings: Settings) -> bool:
@@ -156,6 +161,9 @@ class WhatsAppAdapter(BaseAdapter):
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        if self._media is not None:
+            await self._media.aclose()
+            self._media = None
 
     def typing_interval(self) -> float:
         return TYPING_SECONDS
@@ -179,20 +187,31 @@ class WhatsAppAdapter(BaseAdapter):
 
     async def fetch_media(self, ref: str, size: int | None = None) -> bytes:
         limit = self.settings.max_download_bytes
+        fetcher = self._fetcher()
+        auth = {"Authorization": f"Bearer {self._token}"}
+        # Both hops go through the fetch policy: the media URL is whatever the answer says, and
+        # the token must reach only the Graph API and Meta's media hosts.
+        info = await fetcher.get(f"{self._base}/{quote(ref, safe='')}", secret_headers=auth,
+                                 max_bytes=MEDIA_INFO_BYTES)
         try:
-            info = await self._http().get(f"{self._base}/{ref}")
-            info.raise_for_status()
-            meta = info.json()
-            if int(meta.get("file_size") or 0) > limit:
-                raise MediaTooLarge(f"{meta['file_size']} bytes is over {limit}", limit)
-            # The URL lives about five minutes and needs the same bearer token: fetch it now.
-            download = await self._http().get(meta["url"])
-            download.raise_for_status()
-        except (httpx.HTTPError, KeyError, ValueError) as exc:
-            raise MediaError(f"WhatsApp media {ref}: {exc}") from exc
-        if len(download.content) > limit:
-            raise MediaTooLarge(f"{len(download.content)} bytes is over {limit}", limit)
-        return download.content
+            meta = json.loads(info)
+            url = meta["url"]
+            announced = int(meta.get("file_size") or 0)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise MediaError(f"WhatsApp media {ref}: unreadable media info") from exc
+        if not isinstance(url, str):
+            raise MediaError(f"WhatsApp media {ref}: no media URL")
+        if announced > limit:
+            raise MediaTooLarge(f"{announced} bytes is over {limit}", limit)
+        # The URL lives about five minutes and needs the same bearer token: fetch it now.
+        return await fetcher.get(url, secret_headers=auth, max_bytes=limit)
+
+    def _fetcher(self) -> Fetcher:
+        if self._media is None:
+            self._media = Fetcher(FetchPolicy.for_platform(
+                self.settings, [self._base],
+                self.settings.whatsapp_media_hosts.split(",")))
+        return self._media
 
     async def indicate_typing(self, key: ConversationKey, reply_context: dict) -> None:
         message_id = reply_context.get("message_id")

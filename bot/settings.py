@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     dedupe_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     #: Photos: the largest Telegram size within these budgets is downloaded.
     max_download_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    #: Every media download (adapters/fetch.py): seconds to connect, and between two reads.
+    fetch_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    fetch_read_timeout_seconds: float = Field(default=30.0, gt=0)
     typing_interval_seconds: float = Field(default=4.0, gt=0)
     #: Telegram sends each photo in several sizes: take the largest within this many pixels.
     telegram_photo_max_pixels: int = Field(default=1600 * 1600, ge=90 * 90)
@@ -103,6 +106,9 @@ class Settings(BaseSettings):
     whatsapp_verify_token: SecretStr | None = None
     whatsapp_phone_number_id: str | None = None
     whatsapp_api_base_url: str = "https://graph.facebook.com/v23.0"
+    #: Hosts WhatsApp media URLs may point at (Meta's CDN), comma-separated; ``*.`` matches
+    #: subdomains. The Graph API host is always allowed; the bearer token goes nowhere else.
+    whatsapp_media_hosts: str = "lookaside.fbsbx.com,*.fbsbx.com,*.fbcdn.net,*.whatsapp.net"
 
     # --- admin console and conversation log (bot/admin, storage/conversation_log.py) -----------
     #: The durable conversation log: SQLite file, or PostgreSQL as postgresql+psycopg://...

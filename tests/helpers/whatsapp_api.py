@@ -302,10 +302,13 @@ class WhatsAppStandIn(LoopbackStandIn):
             self.url_ttl = URL_TTL
 
     # ------------------------------------------------------------- test controls
-    def add_media(self, media_id: str, content: bytes, mime_type: str = "image/jpeg") -> None:
+    def add_media(self, media_id: str, content: bytes, mime_type: str = "image/jpeg",
+                  url: str | None = None) -> None:
+        """Serve ``content`` as media ``media_id``; with ``url``, the media info names that URL
+        instead of this server's download URL (a CDN, or a hostile answer)."""
         with self._cond:
             self._media[str(media_id)] = {
-                "content": content, "mime_type": mime_type,
+                "content": content, "mime_type": mime_type, "url": url,
                 "sha256": hashlib.sha256(content).hexdigest(), "file_size": len(content)}
 
     def fail_next(self, name: str, status: int = 400, code: int = 131047,
@@ -456,7 +459,8 @@ class WhatsAppStandIn(LoopbackStandIn):
         token = secrets.token_urlsafe(24)
         with self._cond:
             self._urls[token] = (media_id, time.monotonic())
-        return 200, {"url": f"{self.base_url}/media-download/{media_id}?token={token}",
+        return 200, {"url": media["url"] or f"{self.base_url}/media-download/{media_id}"
+                            f"?token={token}",
                      "mime_type": media["mime_type"], "sha256": media["sha256"],
                      "file_size": media["file_size"], "id": media_id,
                      "messaging_product": "whatsapp"}
