@@ -123,6 +123,44 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=0, ge=0)
     # --- end admin console ----------------------------------------------------------------------
 
+    # --- moderation and abuse controls (workers/guards, workers/moderation.py, storage/abuse.py)
+    #: The guard that checks what people send and what the model answers: "off", "keywords"
+    #: (GUARD_KEYWORDS_FILE), "transformers" (GUARD_MODEL_ID, loaded in the inference worker
+    #: beside the chat model) or "openai" (an OpenAI-compatible server such as vLLM).
+    guard_backend: Literal["off", "keywords", "transformers", "openai"] = "off"
+    #: Check the person's text and photos before generation / the answer after it.
+    guard_input: bool = True
+    guard_output: bool = True
+    #: When the guard cannot answer: "closed" sends the apology, "open" lets the turn through
+    #: unchecked (counted in sealion_guard_failures_total).
+    guard_fail: Literal["closed", "open"] = "closed"
+    #: The guard's prompt and answer format; unset, guessed from the model name ("qwen3guard"
+    #: when it names Qwen3Guard, else "sea-guard").
+    guard_format: Literal["sea-guard", "qwen3guard"] | None = None
+    #: Qwen3Guard's third label: refuse "Controversial" content too (its strict mode).
+    guard_block_controversial: bool = False
+    #: The refusal sent instead of a flagged message or answer; unset, the localized one.
+    guard_blocked_reply: str | None = None
+    #: GUARD_BACKEND=transformers: the guard checkpoint (a Qwen3-VL one like Qwen-SEA-Guard).
+    guard_model_id: str = "aisingapore/Qwen-SEA-Guard-4B-2602"
+    #: GUARD_BACKEND=openai: the server's /v1 root, its key, and the model it serves
+    #: (default: GUARD_MODEL_ID).
+    guard_base_url: str | None = None
+    guard_api_key: SecretStr | None = None
+    guard_model: str | None = None
+    guard_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: GUARD_BACKEND=keywords: words or `re:` regular expressions, one a line, optionally under
+    #: `[xx]` language headers.
+    guard_keywords_file: str | None = None
+    #: Per person: at most RATE_LIMIT_MESSAGES messages per RATE_LIMIT_WINDOW_SECONDS (a token
+    #: bucket); 0 turns the limit off.
+    rate_limit_messages: int = Field(default=20, ge=0)
+    rate_limit_window_seconds: float = Field(default=60.0, gt=0)
+    #: When the oldest answer still being waited for is older than this, a new turn first gets a
+    #: short "many people are writing" notice; 0 turns it off.
+    busy_notice_seconds: float = Field(default=60.0, ge=0)
+    # --- end moderation -------------------------------------------------------------------------
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.celery_visibility_timeout <= self.celery_task_time_limit:
@@ -134,6 +172,17 @@ class Settings(BaseSettings):
             raise ValueError("MAX_NEW_TOKENS must be below MAX_CONTEXT_TOKENS")
         if self.model_backend == "openai" and not self.openai_base_url:
             raise ValueError("MODEL_BACKEND=openai needs OPENAI_BASE_URL")
+        if self.guard_backend == "openai" and not self.guard_base_url:
+            raise ValueError("GUARD_BACKEND=openai needs GUARD_BASE_URL")
+        if self.guard_backend == "keywords" and not self.guard_keywords_file:
+            raise ValueError("GUARD_BACKEND=keywords needs GUARD_KEYWORDS_FILE")
+        if self.guard_backend == "transformers" and self.effective_guard_format == "qwen3guard":
+            raise ValueError("Qwen3Guard is a text-only model: serve it with vLLM and use "
+                             "GUARD_BACKEND=openai")
+        if self.fault_inject and self.environment == "production":
+            raise ValueError("FAULT_INJECT is for tests only")
+        if self.lease_heartbeat_seconds * 2 > self.lease_seconds:
+            raise ValueError("LEASE_HEARTBEAT_SECONDS must be at most half of LEASE_SECONDS")
         if self.celery_visibility_timeout <= self.turn_timeout_seconds:
             raise ValueError("CELERY_VISIBILITY_TIMEOUT must be above TURN_TIMEOUT_SECONDS")
         if self.environment == "production" and self.telegram_enabled:
@@ -160,6 +209,21 @@ class Settings(BaseSettings):
         """The bot's numeric id: the part of the token before the colon."""
         assert self.telegram_bot_token is not None
         return self.telegram_bot_token.get_secret_value().split(":", 1)[0]
+
+    @property
+    def effective_guard_model(self) -> str:
+        """The guard model's name: GUARD_MODEL for a server, else GUARD_MODEL_ID."""
+        if self.guard_backend == "openai" and self.guard_model:
+            return self.guard_model
+        return self.guard_model_id
+
+    @property
+    def effective_guard_format(self) -> str:
+        """GUARD_FORMAT, or the one the guard model's name suggests."""
+        if self.guard_format:
+            return self.guard_format
+        name = self.effective_guard_model.lower().replace("-", "").replace("_", "")
+        return "qwen3guard" if "qwen3guard" in name else "sea-guard"
 
     @property
     def effective_redis_url(self) -> str:

@@ -30,6 +30,8 @@ class Text(enum.StrEnum):
     UNSUPPORTED = "unsupported"
     FILE_TOO_LARGE = "file_too_large"
     RATE_LIMITED = "rate_limited"
+    GUARD_REFUSAL = "guard_refusal"
+    BUSY = "busy"
     LANG_SET = "lang_set"
     LANG_AUTO = "lang_auto"
     LANG_UNKNOWN = "lang_unknown"
@@ -116,6 +118,8 @@ _TEXTS: dict[str, dict[Text, str]] = {
         Text.RATE_LIMITED: (
             "You're sending messages a bit too fast. Please wait a moment and try again."
         ),
+        Text.GUARD_REFUSAL: "Sorry, I can't help with that. Let's talk about something else.",
+        Text.BUSY: "Many people are writing to me right now. I'll answer you soon.",
         Text.LANG_SET: "OK! From now on I'll reply in {language}.",
         Text.LANG_AUTO: "OK! I'll reply in whatever language you write in.",
         Text.LANG_UNKNOWN: (
@@ -147,6 +151,10 @@ _TEXTS: dict[str, dict[Text, str]] = {
             "Maaf, file itu terlalu besar untuk saya baca. Batasnya {limit_mb} MB."
         ),
         Text.RATE_LIMITED: "Pesanmu datang terlalu cepat. Tunggu sebentar, lalu coba lagi ya.",
+        Text.GUARD_REFUSAL: 'Maaf, saya tidak bisa membantu soal itu. Yuk, bicarakan hal lain.',
+        Text.BUSY: (
+            'Banyak orang sedang menulis kepada saya sekarang. Saya akan segera menjawabmu.'
+        ),
         Text.LANG_SET: "Oke! Mulai sekarang saya akan membalas dalam {language}.",
         Text.LANG_AUTO: "Oke! Saya akan membalas dalam bahasa yang kamu pakai.",
         Text.LANG_UNKNOWN: (
@@ -179,6 +187,12 @@ _TEXTS: dict[str, dict[Text, str]] = {
         ),
         Text.RATE_LIMITED: (
             "Anda menghantar mesej terlalu cepat. Sila tunggu sebentar dan cuba lagi."
+        ),
+        Text.GUARD_REFUSAL: (
+            'Maaf, saya tidak dapat membantu dalam hal itu. Jom bincang tentang perkara lain.'
+        ),
+        Text.BUSY: (
+            'Ramai orang sedang menghantar mesej kepada saya sekarang. Saya akan balas anda sebentar lagi.'
         ),
         Text.LANG_SET: "Baik! Mulai sekarang saya akan balas dalam {language}.",
         Text.LANG_AUTO: "Baik! Saya akan balas dalam bahasa yang anda gunakan.",
@@ -215,6 +229,12 @@ _TEXTS: dict[str, dict[Text, str]] = {
             "Medyo mabilis ang pagpapadala mo ng mensahe. Maghintay ka muna sandali, tapos "
             "subukan ulit."
         ),
+        Text.GUARD_REFUSAL: (
+            'Pasensya na, hindi ako makakatulong diyan. Pag-usapan na lang natin ang ibang bagay.'
+        ),
+        Text.BUSY: (
+            'Maraming tao ang nagme-message sa akin ngayon. Sasagutin kita sa lalong madaling panahon.'
+        ),
         Text.LANG_SET: "Sige! Simula ngayon, sasagot ako sa {language}.",
         Text.LANG_AUTO: "Sige! Sasagot ako sa wikang ginagamit mo.",
         Text.LANG_UNKNOWN: (
@@ -244,6 +264,8 @@ _TEXTS: dict[str, dict[Text, str]] = {
         ),
         Text.FILE_TOO_LARGE: "ขออภัย ไฟล์นี้ใหญ่เกินกว่าที่ฉันจะอ่านได้ ขนาดสูงสุดคือ {limit_mb} MB",
         Text.RATE_LIMITED: "ส่งข้อความเร็วไปหน่อยนะ รอสักครู่แล้วค่อยลองใหม่",
+        Text.GUARD_REFUSAL: 'ขออภัย เรื่องนี้ฉันช่วยไม่ได้ ลองคุยเรื่องอื่นกันนะ',
+        Text.BUSY: 'ตอนนี้มีคนส่งข้อความมาหาฉันเยอะมาก เดี๋ยวฉันจะรีบตอบนะ',
         Text.LANG_SET: "ได้เลย! ต่อจากนี้ฉันจะตอบเป็นภาษา{language}",
         Text.LANG_AUTO: "ได้เลย! ฉันจะตอบเป็นภาษาเดียวกับที่คุณพิมพ์มา",
         Text.LANG_UNKNOWN: "ขออภัย ไม่รู้จักรหัสภาษานี้ เลือกได้จาก: {codes} หรือใช้ /lang auto",
@@ -274,6 +296,10 @@ _TEXTS: dict[str, dict[Text, str]] = {
             "Xin lỗi, tệp này quá lớn nên mình không đọc được. Dung lượng tối đa là {limit_mb} MB."
         ),
         Text.RATE_LIMITED: "Bạn gửi tin nhắn hơi nhanh đấy. Đợi một chút rồi thử lại nhé.",
+        Text.GUARD_REFUSAL: (
+            'Xin lỗi, mình không thể giúp về chuyện này. Mình nói chuyện khác nhé.'
+        ),
+        Text.BUSY: 'Hiện có rất nhiều người đang nhắn tin cho mình. Mình sẽ trả lời bạn sớm thôi.',
         Text.LANG_SET: "OK! Từ giờ mình sẽ trả lời bằng {language}.",
         Text.LANG_AUTO: "OK! Mình sẽ trả lời bằng ngôn ngữ bạn dùng để nhắn.",
         Text.LANG_UNKNOWN: (
@@ -310,6 +336,12 @@ _TEXTS: dict[str, dict[Text, str]] = {
         Text.RATE_LIMITED: (
             "நீங்கள் மிக வேகமாகச் செய்திகளை அனுப்புகிறீர்கள். சற்று நேரம் காத்திருந்து மீண்டும் முயற்சி செய்யுங்கள்."
         ),
+        Text.GUARD_REFUSAL: (
+            'மன்னிக்கவும், இதில் என்னால் உதவ முடியாது. வேறு ஏதாவது பற்றிப் பேசலாம்.'
+        ),
+        Text.BUSY: (
+            'இப்போது நிறைய பேர் எனக்கு எழுதுகிறார்கள். விரைவில் உங்களுக்குப் பதில் சொல்கிறேன்.'
+        ),
         Text.LANG_SET: "சரி! இனி {language} மொழியில் பதில் சொல்வேன்.",
         Text.LANG_AUTO: "சரி! நீங்கள் எழுதும் மொழியிலேயே பதில் சொல்வேன்.",
         Text.LANG_UNKNOWN: (
@@ -341,6 +373,10 @@ _TEXTS: dict[str, dict[Text, str]] = {
             "တောင်းပန်ပါတယ်၊ ဒီဖိုင်က ဖတ်ဖို့ အရမ်းကြီးနေပါတယ်။ အများဆုံး {limit_mb} MB အထိပဲ ရပါတယ်။"
         ),
         Text.RATE_LIMITED: "မက်ဆေ့ချ်တွေ နည်းနည်း မြန်လွန်းနေပါတယ်။ ခဏစောင့်ပြီးမှ ထပ်ပို့ပေးပါ။",
+        Text.GUARD_REFUSAL: (
+            'တောင်းပန်ပါတယ်၊ ဒီကိစ္စမှာ ကူညီပေးလို့ မရပါဘူး။ တခြားအကြောင်း ပြောကြရအောင်။'
+        ),
+        Text.BUSY: 'အခု လူအများကြီး စာပို့နေကြပါတယ်။ မကြာခင် ပြန်ဖြေပေးပါမယ်။',
         Text.LANG_SET: "ကောင်းပါပြီ! အခုကစပြီး {language} ဘာသာနဲ့ ပြန်ဖြေပေးပါမယ်။",
         Text.LANG_AUTO: "ကောင်းပါပြီ! သင်ရေးတဲ့ ဘာသာစကားနဲ့ပဲ ပြန်ဖြေပေးပါမယ်။",
         Text.LANG_UNKNOWN: (
@@ -369,6 +405,8 @@ _TEXTS: dict[str, dict[Text, str]] = {
         ),
         Text.FILE_TOO_LARGE: "សូមអភ័យទោស ឯកសារនេះធំពេក ខ្ញុំមិនអាចអានបានទេ។ ទំហំអតិបរមាគឺ {limit_mb} MB។",
         Text.RATE_LIMITED: "អ្នកផ្ញើសារលឿនពេកបន្តិចហើយ។ សូមរង់ចាំមួយភ្លែត រួចសាកល្បងម្ដងទៀត។",
+        Text.GUARD_REFUSAL: 'សូមអភ័យទោស ខ្ញុំមិនអាចជួយរឿងនេះបានទេ។ តោះនិយាយអំពីរឿងផ្សេងវិញ។',
+        Text.BUSY: 'ឥឡូវនេះមានមនុស្សច្រើនកំពុងផ្ញើសារមកខ្ញុំ។ ខ្ញុំនឹងឆ្លើយអ្នកឆាប់ៗនេះ។',
         Text.LANG_SET: "បានហើយ! ចាប់ពីពេលនេះទៅ ខ្ញុំនឹងឆ្លើយជាភាសា{language}។",
         Text.LANG_AUTO: "បានហើយ! ខ្ញុំនឹងឆ្លើយជាភាសាដែលអ្នកសរសេរមក។",
         Text.LANG_UNKNOWN: "សូមអភ័យទោស ខ្ញុំមិនស្គាល់កូដភាសានេះទេ។ សូមជ្រើសរើសពី៖ {codes}។ ឬប្រើ /lang auto។",
@@ -395,6 +433,8 @@ _TEXTS: dict[str, dict[Text, str]] = {
         ),
         Text.FILE_TOO_LARGE: "ຂໍອະໄພ, ໄຟລ໌ນີ້ໃຫຍ່ເກີນໄປ ຂ້ອຍອ່ານບໍ່ໄດ້. ຂະໜາດສູງສຸດແມ່ນ {limit_mb} MB.",
         Text.RATE_LIMITED: "ເຈົ້າສົ່ງຂໍ້ຄວາມໄວໂພດ. ກະລຸນາລໍຖ້າຈັກໜ້ອຍ ແລ້ວລອງໃໝ່.",
+        Text.GUARD_REFUSAL: 'ຂໍອະໄພ, ເລື່ອງນີ້ຂ້ອຍຊ່ວຍບໍ່ໄດ້. ມາລົມກັນເລື່ອງອື່ນເທາະ.',
+        Text.BUSY: 'ຕອນນີ້ມີຫຼາຍຄົນກຳລັງສົ່ງຂໍ້ຄວາມຫາຂ້ອຍ. ຂ້ອຍຈະຕອບເຈົ້າໄວໆນີ້.',
         Text.LANG_SET: "ໄດ້ເລີຍ! ຕໍ່ຈາກນີ້ຂ້ອຍຈະຕອບເປັນພາສາ{language}.",
         Text.LANG_AUTO: "ໄດ້ເລີຍ! ຂ້ອຍຈະຕອບເປັນພາສາດຽວກັບທີ່ເຈົ້າພິມມາ.",
         Text.LANG_UNKNOWN: "ຂໍອະໄພ, ຂ້ອຍບໍ່ຮູ້ຈັກລະຫັດພາສານີ້. ເລືອກໄດ້ຈາກ: {codes} ຫຼື ໃຊ້ /lang auto.",
@@ -421,6 +461,8 @@ _TEXTS: dict[str, dict[Text, str]] = {
         ),
         Text.FILE_TOO_LARGE: "抱歉，这个文件太大了，我读不了。文件最大只能 {limit_mb} MB。",
         Text.RATE_LIMITED: "你发消息有点太快了，请稍等一下再试。",
+        Text.GUARD_REFUSAL: '抱歉，这个问题我帮不了你。我们聊点别的吧。',
+        Text.BUSY: '现在给我发消息的人很多，我会尽快回复你。',
         Text.LANG_SET: "好的！从现在起我会用{language}回复你。",
         Text.LANG_AUTO: "好的！你用什么语言写，我就用什么语言回复。",
         Text.LANG_UNKNOWN: "抱歉，我不认识这个语言代码。可以选择：{codes}。或者使用 /lang auto。",

@@ -15,6 +15,12 @@
     sealion:workers                                 sorted set: worker name -> last heartbeat
     sealion:metrics:{kind}:{name}                   hash: service metrics (storage/metrics.py)
     sealion:bot:{platform}:{bot}:username           string: the bot's own username (getMe)
+    sealion:rate:{platform}:{bot}:{person}          hash: a person's token bucket (storage/abuse.py)
+    sealion:rate:{platform}:{bot}:{person}:noticed  string: the slow-down notice went out this window
+    sealion:rate:event:{platform}:{bot}:{event_id}  string: the rate decision for one message
+    sealion:blocked                                 hash: "{platform}:{person}" -> JSON (block list)
+    sealion:backlog                                 sorted set: turn id -> when it went to the model
+    sealion:conv:{conversation}:busy                string: the busy notice went out (its window)
 
 `{conversation}` is `ConversationKey.as_path()`: platform:bot:chat:user.
 """
@@ -77,3 +83,21 @@ class KeyBuilder:
 
     def bot_username(self, platform: Platform, bot_id: str) -> str:
         return f"{self.prefix}:bot:{platform.value}:{bot_id}:username"
+
+    def rate_bucket(self, platform: Platform, bot_id: str, person: str) -> str:
+        return f"{self.prefix}:rate:{platform.value}:{bot_id}:{person}"
+
+    def rate_noticed(self, platform: Platform, bot_id: str, person: str) -> str:
+        return f"{self.rate_bucket(platform, bot_id, person)}:noticed"
+
+    def rate_event(self, platform: Platform, bot_id: str, event_id: str) -> str:
+        return f"{self.prefix}:rate:event:{platform.value}:{bot_id}:{event_id}"
+
+    def blocked(self) -> str:
+        return f"{self.prefix}:blocked"
+
+    def backlog(self) -> str:
+        return f"{self.prefix}:backlog"
+
+    def busy_notice(self, key: ConversationKey) -> str:
+        return self.conversation(key, "busy")

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, math.inf)
 RATE_BUCKETS = (1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 250, 500, 1000, math.inf)
+GUARD_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, math.inf)
 
 #: name -> (kind, help, label names, buckets)
 METRICS: dict[str, tuple[str, str, tuple[str, ...], Sequence[float]]] = {
@@ -48,6 +49,17 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...], Sequence[float]]] = {
                    (1, 2, 4, 8, 16, 32, 64, math.inf)),
     "generation_tokens_per_second": ("histogram", "Generated tokens per second per request", (),
                                      RATE_BUCKETS),
+    "guard_decisions": ("counter", "Guard decisions by side (input, output, draft) and label "
+                        "(safe, unsafe, controversial, error)", ("side", "label"), ()),
+    "guard_seconds": ("histogram", "Time the guard took per check", ("side",), GUARD_BUCKETS),
+    "guard_failures": ("counter", "Checks the guard could not answer, by side and GUARD_FAIL "
+                       "mode (open: the turn went through unchecked)", ("side", "mode"), ()),
+    "rate_limited": ("counter", "Messages over the per-person rate limit (not sent to the model)",
+                     ("platform",), ()),
+    "blocked_messages": ("counter", "Messages of blocked people (never sent to the model)",
+                         ("platform",), ()),
+    "busy_notices": ("counter", "Busy notices sent because answers were waiting too long",
+                     ("platform",), ()),
 }
 
 
