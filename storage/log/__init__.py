@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from storage.log.engine import LogDatabase, make_engine, normalize_url, redact_url
 from storage.log.erasure import DeletedPerson, LogErasure, Purged, purge_expired
+from storage.log.models import FLAGGED_LABELS
 from storage.log.queries import (
     EXPORT_FIELDS,
     ConversationFilter,
@@ -31,15 +32,17 @@ from storage.log.queries import (
     search_words,
 )
 from storage.log.schema import alembic_config, upgrade_database
-from storage.log.writer import LogWriter, TurnRecord
+from storage.log.writer import GuardRecord, LogWriter, TurnRecord
 
 __all__ = [
     "EXPORT_FIELDS",
+    "FLAGGED_LABELS",
     "ConversationFilter",
     "ConversationLog",
     "ConversationPage",
     "ConversationRow",
     "DeletedPerson",
+    "GuardRecord",
     "LogDatabase",
     "MessageRow",
     "Purged",

@@ -5,6 +5,9 @@
     log_messages        one row a side of a turn: direction "in" (the person) or "out" (the bot)
     log_images          the thumbnails of an inbound message (JPEG bytes, a few KB each)
 
+A message row also keeps the guard's decision on its side of the turn (`guard_*` columns):
+"in" rows the check of what the person sent, "out" rows the check of the answer.
+
 The schema itself lives in the Alembic migrations (`storage/migrations/`); these models mirror
 them (a test compares the two).
 """
@@ -121,6 +124,16 @@ class LogMessage(Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: The guard's decision on this side of the turn ("in": the person's message, "out": the
+    #: answer): safe, unsafe, controversial or error; "blocked" / "rate_limited" for messages
+    #: the abuse controls held back. NULL: not checked.
+    guard_label: Mapped[str | None] = mapped_column(String(16))
+    #: The guard's categories, comma-separated, when it names them.
+    guard_categories: Mapped[str | None] = mapped_column(String(256))
+    guard_latency_ms: Mapped[int | None] = mapped_column(Integer)
+    #: An "out" row whose answer the guard flagged: the answer that was not sent (the row's
+    #: text is the refusal that was).
+    guard_withheld: Mapped[str | None] = mapped_column(Text)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
     images: Mapped[list[LogImage]] = relationship(
@@ -131,6 +144,7 @@ class LogMessage(Base):
         Index("ix_log_messages_thread", "conversation_id", "created_at", "id"),
         Index("ix_log_messages_created", "created_at"),
         Index("ix_log_messages_sender", "sender_id"),
+        Index("ix_log_messages_guard", "guard_label", "conversation_id"),
         UniqueConstraint("conversation_id", "turn_id", "direction", name="uq_log_messages_turn"),
     )
 
@@ -146,3 +160,7 @@ class LogImage(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
     message: Mapped[LogMessage] = relationship(back_populates="images")
+
+
+#: Guard labels that mark a message for review in the console (`ConversationFilter.flagged`).
+FLAGGED_LABELS = ("unsafe", "controversial", "blocked")

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, aliased
 
 from bot.messages import ConversationKey, Platform
 from storage.log.engine import LogDatabase
-from storage.log.models import Conversation, LogImage, LogMessage
+from storage.log.models import FLAGGED_LABELS, Conversation, LogImage, LogMessage
 
 #: SQLite's trigram tokenizer indexes substrings of three characters or more.
 _TRIGRAM = 3
@@ -54,6 +54,8 @@ class ConversationFilter:
     until: dt.datetime | None = None
     #: Words that one message of the conversation (or the person's name or id) must contain.
     search: str | None = None
+    #: Only conversations with a message the guard flagged (or a blocked person's).
+    flagged: bool = False
 
     @property
     def words(self) -> list[str]:
@@ -115,6 +117,14 @@ class MessageRow:
     error: str | None
     platform_message_id: str | None
     image_ids: tuple[int, ...] = ()
+    guard_label: str | None = None
+    guard_categories: str | None = None
+    guard_latency_ms: int | None = None
+    guard_withheld: str | None = None
+
+    @property
+    def flagged(self) -> bool:
+        return self.guard_label in FLAGGED_LABELS
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,10 @@ class LogQueries(LogDatabase):
             conditions.append(Conversation.last_message_at >= flt.since)
         if flt.until:
             conditions.append(Conversation.first_message_at <= flt.until)
+        if flt.flagged:
+            conditions.append(Conversation.id.in_(
+                select(LogMessage.conversation_id)
+                .where(LogMessage.guard_label.in_(FLAGGED_LABELS))))
         words = flt.words
         if words:
             # A union, not an OR: each half is planned on its own and uses its own index (an OR
@@ -239,7 +253,10 @@ class LogQueries(LogDatabase):
                                latency_ms=m.latency_ms, prompt_tokens=m.prompt_tokens,
                                completion_tokens=m.completion_tokens, error=m.error,
                                platform_message_id=m.platform_message_id,
-                               image_ids=tuple(images.get(m.id, ())))
+                               image_ids=tuple(images.get(m.id, ())),
+                               guard_label=m.guard_label, guard_categories=m.guard_categories,
+                               guard_latency_ms=m.guard_latency_ms,
+                               guard_withheld=m.guard_withheld)
                     for m in reversed(messages)]
             return Thread(conversation=ConversationRow.of(found), messages=rows,
                           older_than=rows[0].id if more and rows else None)

@@ -21,6 +21,15 @@ _MAX_ERROR = 10_000
 _MAX_FIELD = {"platform_message_id": 256, "model": 256, "language": 16, "user_name": 256}
 
 
+@dataclass(frozen=True, slots=True)
+class GuardRecord:
+    """A guard's decision on one side of a turn (or the abuse control that held it back)."""
+
+    label: str
+    categories: tuple[str, ...] = ()
+    latency_ms: int | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TurnRecord:
     """One turn as the log keeps it: what the person sent and what the bot answered."""
@@ -47,6 +56,11 @@ class TurnRecord:
     turn_id: str | None = None
     #: When the answer went out; now when not given.
     answered_at: dt.datetime | None = None
+    #: The guard's decisions on the person's side and on the answer.
+    input_guard: GuardRecord | None = None
+    output_guard: GuardRecord | None = None
+    #: The answer the guard flagged and the person never saw (`reply_text` is the refusal).
+    withheld: str | None = None
 
 
 def _clip(value: str | None, name: str) -> str | None:
@@ -79,6 +93,7 @@ def _rows(record: TurnRecord) -> list[LogMessage]:
                              created_at=received)
         inbound.images = [LogImage(position=i, data=bytes(data))
                           for i, data in enumerate(record.thumbnails) if data]
+        _guard(inbound, record.input_guard)
         rows.append(inbound)
     if record.reply_text or record.error:
         latency = record.latency_ms
@@ -88,8 +103,18 @@ def _rows(record: TurnRecord) -> list[LogMessage]:
             latency_ms=None if latency is None else round(latency),
             prompt_tokens=record.prompt_tokens, completion_tokens=record.completion_tokens,
             error=(record.error or None) and record.error[:_MAX_ERROR],
-            created_at=max(now, received)))
+            created_at=max(now, received),
+            guard_withheld=(record.withheld or None) and record.withheld[:_MAX_TEXT]))
+        _guard(rows[-1], record.output_guard)
     return rows
+
+
+def _guard(row: LogMessage, decision: GuardRecord | None) -> None:
+    if decision is None:
+        return
+    row.guard_label = decision.label[:16]
+    row.guard_categories = ", ".join(decision.categories)[:256] or None
+    row.guard_latency_ms = decision.latency_ms
 
 
 class LogWriter(LogDatabase):
