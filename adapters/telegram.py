@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -32,6 +31,7 @@ from adapters.base import (
     register,
 )
 from adapters.fetch import Fetcher, FetchPolicy
+from adapters.payloads.telegram import TelegramUpdate
 from adapters.telegram_html import markdown_to_telegram_html, visible_length
 from bot.messages import (
     Attachment,
@@ -88,15 +88,13 @@ class TelegramAdapter(BaseAdapter):
 
     def parse(self, body: bytes) -> list[InboundMessage]:
         try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise PayloadError(f"malformed JSON: {exc}") from exc
-        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-            raise PayloadError("not a Telegram update: no integer update_id")
-        try:
-            update = telegram.Update.de_json(data, None)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PayloadError(f"unreadable update: {exc}") from exc
+        checked = TelegramUpdate.read(body)  # the fields we read, typed; PayloadError if not
+        if checked.message is None:
+            return []  # edits, callbacks, channel posts...: not answered, not read further
+            update = telegram.Update.de_json(checked.raw, None)
+        except (AttributeError, IndexError, KeyError, OverflowError, TypeError,
+                ValueError) as exc:  # a field we do not read, in a shape PTB cannot take
+            raise PayloadError(f"unreadable update: {type(exc).__name__}") from None
         message = update.message
         if message is None or message.from_user is None or message.from_user.is_bot:
             return []  # edits, channel posts, callbacks...: not answered

@@ -24,7 +24,6 @@ from adapters.base import (
     MediaError,
     MediaTooLarge,
     MissingSignature,
-    PayloadError,
     PermanentSendError,
     SignatureError,
     TransientSendError,
@@ -32,6 +31,7 @@ from adapters.base import (
 )
 from adapters.fetch import Fetcher, FetchPolicy
 from adapters.markup import markdown_to_whatsapp
+from adapters.payloads.whatsapp import WhatsAppWebhook
 from bot.messages import (
     Attachment,
     ConversationKey,
@@ -96,12 +96,8 @@ class WhatsAppAdapter(BaseAdapter):
             raise BadSignature(f"wrong {SIGNATURE_HEADER}")
 
     def parse(self, body: bytes) -> list[InboundMessage]:
-        try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise PayloadError(f"malformed JSON: {exc}") from exc
-        if not isinstance(data, dict) or not isinstance(data.get("entry"), list):
-            raise PayloadError("not a WhatsApp webhook: no entry list")
+        # The fields read below, typed (adapters/payloads/whatsapp.py); PayloadError if not.
+        data = WhatsAppWebhook.read(body).raw
         messages = []
         for entry in data["entry"]:
             for change in (entry or {}).get("changes") or []:

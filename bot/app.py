@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
 
 import redis
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from adapters.base import BaseAdapter, adapter_class
 from adapters.telegram import TelegramAdapter
 from bot.admin import mount_admin
+from bot.limits import BodyLimit
 from bot.messages import Platform
-from bot.settings import Settings, get_settings
+from bot.settings import Settings, get_settings, is_loopback
 from bot.webhooks import router as webhooks_router
 from storage.conversations import Inbox, WorkerRegistry
 from storage.keys import KeyBuilder
@@ -49,6 +51,17 @@ async def _learn_telegram_username(app: FastAPI, adapter: TelegramAdapter) -> No
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+def metrics_allowed(request: Request, settings: Settings) -> bool:
+    """/metrics is not public: the bearer METRICS_TOKEN, or, when none is set, a loopback
+    client whose request came through no proxy (a proxy adds X-Forwarded-For)."""
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+    if token:
+        given = request.headers.get("authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    proxied = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    return bool(request.client and is_loopback(request.client.host)) and not proxied
+
+
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,6 +103,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     mount_admin(app, settings)  # only when ADMIN_PASSWORD is set
 
     @app.get("/healthz")
+    # Outermost: a body over its limit is refused before anything reads it.
+    app.add_middleware(BodyLimit, webhook_bytes=settings.max_webhook_body_bytes,
+                       other_bytes=settings.max_form_body_bytes,
+                       prefixes={"/chat/api/": settings.max_download_bytes + 64 * 1024})
     async def healthz() -> dict[str, str]:
         """The process answers."""
         return {"status": "ok"}
@@ -112,8 +129,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             status_code=200 if ready else 503)
 
     @app.get("/metrics")
-    async def metrics() -> Response:
-        """Prometheus metrics of the whole service (every process records into Redis)."""
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics of the whole service (every process records into Redis); only
+        with METRICS_TOKEN, or, without one, to a client on this machine and no proxy."""
+        if not metrics_allowed(request, settings):
+            return JSONResponse({"detail": "metrics need Authorization: Bearer METRICS_TOKEN"},
+                                status_code=403)
         body = await run_in_threadpool(generate_latest, registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 

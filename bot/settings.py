@@ -7,6 +7,7 @@ credentials are set.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from typing import Literal
 
@@ -102,6 +103,19 @@ class Settings(BaseSettings):
 
     # --- WhatsApp Cloud API --------------------------------------------------------------------
     whatsapp_access_token: SecretStr | None = None
+    # --- HTTP boundary (bot/limits.py, bot/logs.py) --------------------------------------------
+    #: Largest request body of a webhook; larger ones get 413 before they are read.
+    max_webhook_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: Largest request body of every other route (the admin forms).
+    max_form_body_bytes: int = Field(default=16 * 1024, ge=1024)
+    #: Addresses whose X-Forwarded-For / X-Forwarded-Proto uvicorn believes (the reverse
+    #: proxy's): comma-separated IPs or networks, or "*" for any.
+    forwarded_allow_ips: str = "127.0.0.1"
+    #: /metrics answers only with `Authorization: Bearer METRICS_TOKEN`; unset, only to a
+    #: client on this machine that came through no proxy.
+    metrics_token: SecretStr | None = None
+    #: Keys the pseudonyms of conversations in logs; unset, derived from the platform secrets.
+    log_id_key: SecretStr | None = None
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_verify_token: SecretStr | None = None
     whatsapp_phone_number_id: str | None = None
@@ -116,8 +130,8 @@ class Settings(BaseSettings):
     admin_username: str = "admin"
     #: Unset: the console at /admin is off (404).
     admin_password: SecretStr | None = None
-    #: Signs the console's session cookie; unset, derived from ADMIN_PASSWORD (HMAC), so
-    #: changing the password signs everyone out.
+    #: Signs the console's session cookie; unset, a random key generated once and kept in
+    #: DATA_DIR (never derived from the password). A new password still signs everyone out.
     admin_session_secret: SecretStr | None = None
     #: Log entries older than this many days are deleted daily; 0 keeps them forever.
     retention_days: int = Field(default=0, ge=0)
@@ -237,3 +251,32 @@ def _set(secret: SecretStr | None) -> bool:
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+    @property
+    def telegram_secret_missing(self) -> bool:
+        """Telegram is on but its webhook carries no secret: anyone could post updates."""
+        return self.telegram_enabled and not _set(self.telegram_webhook_secret)
+
+    def check_listen_address(self, host: str) -> str | None:
+        """A warning when the API may listen on `host` only on this machine; raises
+        `ValueError` when it must not listen there at all (Telegram without its secret)."""
+        if not self.telegram_secret_missing:
+            return None
+        if not is_loopback(host):
+            raise ValueError(
+                f"TELEGRAM_WEBHOOK_SECRET is required when the API listens on {host}: without "
+                "it anyone who reaches the API can post messages for any chat. Set 16+ random "
+                "characters (e.g. `openssl rand -hex 16`), then run `sealion-bot set-webhook "
+                "telegram`; or listen on 127.0.0.1 only.")
+        return ("TELEGRAM_WEBHOOK_SECRET is not set: the Telegram webhook accepts unsigned "
+                f"requests (acceptable only while the API listens on {host})")
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or a name) is this machine only."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+

@@ -1,0 +1,85 @@
+"""WhatsApp Cloud API webhook body, as far as `adapters.whatsapp` reads it (Graph API names).
+
+Only changes of the `messages` field are read; the value of any other field is kept unchecked.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, model_validator
+
+from adapters.payloads import Envelope, Payload
+
+#: Unix seconds, as WhatsApp sends them: a string of digits.
+DigitString = Annotated[str, Field(pattern=r"^[0-9]{1,12}$")]
+
+
+class Profile(Payload):
+    name: str | None = None
+
+
+class Contact(Payload):
+    wa_id: str | None = None
+    user_id: str | None = None
+    profile: Profile | None = None
+
+
+class Metadata(Payload):
+    phone_number_id: str | None = None
+
+
+class Text(Payload):
+    body: str | None = None
+
+
+class Image(Payload):
+    id: str | None = None
+    mime_type: str | None = None
+    caption: str | None = None
+
+
+class Audio(Payload):
+    id: str | None = None
+    mime_type: str | None = None
+
+
+class Message(Payload):
+    id: str
+    from_: str | None = Field(default=None, alias="from")
+    from_user_id: str | None = None
+    timestamp: DigitString | None = None
+    type: str | None = None
+    text: Text | None = None
+    image: Image | None = None
+    audio: Audio | None = None
+
+
+class Value(Payload):
+    metadata: Metadata | None = None
+    contacts: list[Contact] | None = None
+    messages: list[Message] | None = None
+
+
+class Change(Payload):
+    field: str
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _messages_value(self) -> Change:
+        if self.field == "messages":
+            try:
+                Value.model_validate(self.value)
+            except ValidationError as exc:  # re-raised without the sender's values
+                error = exc.errors(include_url=False, include_input=False)[0]
+                where = ".".join(str(part) for part in error["loc"])
+                raise ValueError(f"value.{where}: {error['msg']}") from None
+        return self
+
+
+class Entry(Payload):
+    changes: list[Change] | None = None
+
+
+class WhatsAppWebhook(Envelope):
+    entry: list[Entry]
