@@ -87,10 +87,10 @@ class TelegramAdapter(BaseAdapter):
             raise BadSignature(f"wrong {SECRET_HEADER}")
 
     def parse(self, body: bytes) -> list[InboundMessage]:
-        try:
         checked = TelegramUpdate.read(body)  # the fields we read, typed; PayloadError if not
         if checked.message is None:
             return []  # edits, callbacks, channel posts...: not answered, not read further
+        try:
             update = telegram.Update.de_json(checked.raw, None)
         except (AttributeError, IndexError, KeyError, OverflowError, TypeError,
                 ValueError) as exc:  # a field we do not read, in a shape PTB cannot take

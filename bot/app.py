@@ -17,8 +17,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from adapters.base import BaseAdapter, adapter_class
 from adapters.telegram import TelegramAdapter
 from bot.admin import mount_admin
-from bot.limits import BodyLimit
 from bot.messages import Platform
+from bot.limits import BodyLimit
 from bot.settings import Settings, get_settings, is_loopback
 from bot.webhooks import router as webhooks_router
 from storage.conversations import Inbox, WorkerRegistry
@@ -49,8 +49,6 @@ async def _learn_telegram_username(app: FastAPI, adapter: TelegramAdapter) -> No
             delay = min(delay * 2, 300)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
 def metrics_allowed(request: Request, settings: Settings) -> bool:
     """/metrics is not public: the bearer METRICS_TOKEN, or, when none is set, a loopback
     client whose request came through no proxy (a proxy adds X-Forwarded-For)."""
@@ -62,6 +60,8 @@ def metrics_allowed(request: Request, settings: Settings) -> bool:
     return bool(request.client and is_loopback(request.client.host)) and not proxied
 
 
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -101,12 +101,11 @@ def metrics_allowed(request: Request, settings: Settings) -> bool:
     app.state.adapters = adapters
     app.include_router(webhooks_router)
     mount_admin(app, settings)  # only when ADMIN_PASSWORD is set
-
-    @app.get("/healthz")
     # Outermost: a body over its limit is refused before anything reads it.
     app.add_middleware(BodyLimit, webhook_bytes=settings.max_webhook_body_bytes,
-                       other_bytes=settings.max_form_body_bytes,
-                       prefixes={"/chat/api/": settings.max_download_bytes + 64 * 1024})
+                       other_bytes=settings.max_form_body_bytes)
+
+    @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         """The process answers."""
         return {"status": "ok"}

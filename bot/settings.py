@@ -86,6 +86,20 @@ class Settings(BaseSettings):
     #: Restore unacked tasks of dead workers this often (seconds).
     celery_restore_interval: int = Field(default=10, ge=1)
 
+    # --- HTTP boundary (bot/limits.py, bot/logs.py) --------------------------------------------
+    #: Largest request body of a webhook; larger ones get 413 before they are read.
+    max_webhook_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: Largest request body of every other route (the admin forms).
+    max_form_body_bytes: int = Field(default=16 * 1024, ge=1024)
+    #: Addresses whose X-Forwarded-For / X-Forwarded-Proto uvicorn believes (the reverse
+    #: proxy's): comma-separated IPs or networks, or "*" for any.
+    forwarded_allow_ips: str = "127.0.0.1"
+    #: /metrics answers only with `Authorization: Bearer METRICS_TOKEN`; unset, only to a
+    #: client on this machine that came through no proxy.
+    metrics_token: SecretStr | None = None
+    #: Keys the pseudonyms of conversations in logs; unset, derived from the platform secrets.
+    log_id_key: SecretStr | None = None
+
     # --- Telegram ----------------------------------------------------------------------------
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None
@@ -103,19 +117,6 @@ class Settings(BaseSettings):
 
     # --- WhatsApp Cloud API --------------------------------------------------------------------
     whatsapp_access_token: SecretStr | None = None
-    # --- HTTP boundary (bot/limits.py, bot/logs.py) --------------------------------------------
-    #: Largest request body of a webhook; larger ones get 413 before they are read.
-    max_webhook_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    #: Largest request body of every other route (the admin forms).
-    max_form_body_bytes: int = Field(default=16 * 1024, ge=1024)
-    #: Addresses whose X-Forwarded-For / X-Forwarded-Proto uvicorn believes (the reverse
-    #: proxy's): comma-separated IPs or networks, or "*" for any.
-    forwarded_allow_ips: str = "127.0.0.1"
-    #: /metrics answers only with `Authorization: Bearer METRICS_TOKEN`; unset, only to a
-    #: client on this machine that came through no proxy.
-    metrics_token: SecretStr | None = None
-    #: Keys the pseudonyms of conversations in logs; unset, derived from the platform secrets.
-    log_id_key: SecretStr | None = None
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_verify_token: SecretStr | None = None
     whatsapp_phone_number_id: str | None = None
@@ -240,18 +241,6 @@ class Settings(BaseSettings):
         return "qwen3guard" if "qwen3guard" in name else "sea-guard"
 
     @property
-    def effective_redis_url(self) -> str:
-        return self.redis_url or "redis://127.0.0.1:6379/0"
-
-
-def _set(secret: SecretStr | None) -> bool:
-    return bool(secret and secret.get_secret_value())
-
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()
-    @property
     def telegram_secret_missing(self) -> bool:
         """Telegram is on but its webhook carries no secret: anyone could post updates."""
         return self.telegram_enabled and not _set(self.telegram_webhook_secret)
@@ -270,6 +259,11 @@ def get_settings() -> Settings:
         return ("TELEGRAM_WEBHOOK_SECRET is not set: the Telegram webhook accepts unsigned "
                 f"requests (acceptable only while the API listens on {host})")
 
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or "redis://127.0.0.1:6379/0"
+
+
 def is_loopback(host: str) -> bool:
     """Whether `host` (an address or a name) is this machine only."""
     if host.strip("[]").lower() == "localhost":
@@ -280,3 +274,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _set(secret: SecretStr | None) -> bool:
+    return bool(secret and secret.get_secret_value())
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
