@@ -18,6 +18,43 @@ from bot.messages import ConversationKey
 from storage.keys import KeyBuilder
 
 
+# The conversation's images are named in a sorted set (id -> when saved), so that neither `touch`
+# nor `clear` has to read the history or scan the keyspace. KEYS: history, image set.
+# ARGV: ttl, image key prefix.
+_TOUCH = """
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+if redis.call('EXPIRE', KEYS[2], ARGV[1]) == 0 then return 0 end
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  redis.call('EXPIRE', ARGV[2] .. id, ARGV[1])
+end
+return 1
+"""
+
+# KEYS: image, image set.  ARGV: ttl, image id, now, max images, image key prefix.
+_SAVE_IMAGE = """
+redis.call('SET', KEYS[1], ARGV[6], 'EX', ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if over > 0 then
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, over - 1)) do
+    redis.call('DEL', ARGV[5] .. id)
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
+end
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 1
+"""
+
+# KEYS: history, image set.  ARGV: image key prefix.  Returns how many keys went.
+_CLEAR = """
+local gone = 0
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  gone = gone + redis.call('DEL', ARGV[1] .. id)
+end
+return gone + redis.call('DEL', KEYS[1], KEYS[2])
+"""
+
+
 class HistoryEntry(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -35,11 +72,13 @@ def estimate_tokens(entry: HistoryEntry, tokens_per_image: int = 256) -> int:
 
 class RedisHistory:
     def __init__(self, client: redis.Redis, *, ttl: int, max_turns: int,
-                 keys: KeyBuilder | None = None) -> None:
+                 keys: KeyBuilder | None = None, max_images: int | None = None) -> None:
         self._redis = client
         self._keys = keys or KeyBuilder()
         self._ttl = ttl
         self._max_turns = max_turns
+        #: Photos kept per conversation: enough for every entry of a full history.
+        self._max_images = max_images if max_images is not None else max(16, 4 * max_turns)
 
     def load(self, key: ConversationKey, *, max_tokens: int | None = None) -> list[HistoryEntry]:
         """Oldest first; the newest entries that fit `max_tokens` (estimated)."""
@@ -75,17 +114,20 @@ class RedisHistory:
         self.touch(key)
 
     def touch(self, key: ConversationKey) -> None:
-        """Refresh the TTL of the history and of every image it references."""
-        ids = {i for e in self.load(key) for i in e.image_ids}
-        pipe = self._redis.pipeline()
-        pipe.expire(self._keys.history(key), self._ttl)
-        for image_id in ids:
-            pipe.expire(self._keys.image(key, image_id), self._ttl)
-        pipe.execute()
+        """Refresh the TTL of the history, of the conversation's image set and of its images
+        (the set names them: the history list is not read)."""
+        self._redis.register_script(_TOUCH)(
+            keys=[self._keys.history(key), self._keys.images(key)],
+            args=[self._ttl, self._keys.image(key, "")])
 
     def save_image(self, key: ConversationKey, data: bytes) -> str:
+        """Keep a photo for the conversation; its id goes into the conversation's image set,
+        which keeps the newest `max_images` (older ones are deleted)."""
         image_id = uuid.uuid4().hex
-        self._redis.set(self._keys.image(key, image_id), data, ex=self._ttl)
+        self._redis.register_script(_SAVE_IMAGE)(
+            keys=[self._keys.image(key, image_id), self._keys.images(key)],
+            args=[self._ttl, image_id, time.time(), self._max_images, self._keys.image(key, ""),
+                  data])
         return image_id
 
     def image(self, key: ConversationKey, image_id: str) -> bytes | None:
@@ -94,6 +136,6 @@ class RedisHistory:
 
     def clear(self, key: ConversationKey) -> int:
         """Forget the conversation's history and images; returns how many keys went."""
-        names = [self._keys.history(key)]
-        names += list(self._redis.scan_iter(match=self._keys.image_pattern(key), count=500))
-        return int(self._redis.delete(*names))
+        return int(self._redis.register_script(_CLEAR)(
+            keys=[self._keys.history(key), self._keys.images(key)],
+            args=[self._keys.image(key, "")]))

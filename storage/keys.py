@@ -7,6 +7,7 @@
     sealion:conv:{conversation}:owner               string: the turn the inflight messages belong to
     sealion:conv:{conversation}:history             list of HistoryEntry JSON, oldest first
     sealion:conv:{conversation}:img:{image_id}      bytes: a downscaled JPEG from the history
+    sealion:conv:{conversation}:images              set: the ids of the conversation's images
     sealion:conv:{conversation}:lang                string: the conversation's reply language
     sealion:conv:{conversation}:lang_pin            string: the language pinned with /lang
     sealion:turn:{turn_id}:sent                     set: indices of reply parts already sent
@@ -23,13 +24,23 @@
     sealion:conv:{conversation}:busy                string: the busy notice went out (its window)
 
 `{conversation}` is `ConversationKey.as_path()`: platform:bot:chat:user.
+
+Celery's queues are Redis lists of the broker too; their names are `Queue`'s values.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from bot.messages import ConversationKey, Platform
+
+
+class Queue(StrEnum):
+    """The Celery queues: platform work, and generation on the GPU."""
+
+    IO = "io"
+    INFERENCE = "inference"
 
 
 @dataclass(frozen=True)
@@ -60,8 +71,24 @@ class KeyBuilder:
     def image(self, key: ConversationKey, image_id: str) -> str:
         return self.conversation(key, f"img:{image_id}")
 
-    def image_pattern(self, key: ConversationKey) -> str:
-        return self.conversation(key, "img:*")
+    def images(self, key: ConversationKey) -> str:
+        return self.conversation(key, "images")
+
+    def person_pattern(self, platform: Platform, user_id: str) -> str:
+        """A SCAN pattern matching every conversation key of a person on a platform (and maybe
+        others: check each with `conversation_of`)."""
+        escaped = "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in user_id)
+        return f"{self.prefix}:conv:{platform.value}:*:{escaped}:*"
+
+    def conversation_of(self, name: str) -> ConversationKey | None:
+        """The conversation that a `conversation(key, part)` key belongs to; None for another
+        key."""
+        head = f"{self.prefix}:conv:"
+        parts = name[len(head):].split(":") if name.startswith(head) else []
+        if len(parts) < 5 or parts[0] not in {p.value for p in Platform}:
+            return None
+        return ConversationKey(platform=Platform(parts[0]), bot_id=parts[1], chat_id=parts[2],
+                               user_id=parts[3])
 
     def language(self, key: ConversationKey) -> str:
         return self.conversation(key, "lang")
@@ -77,6 +104,9 @@ class KeyBuilder:
 
     def turn_done(self, turn_id: str) -> str:
         return f"{self.prefix}:turn:{turn_id}:done"
+
+    def metric(self, kind: str, name: str) -> str:
+        return f"{self.prefix}:metrics:{kind}:{name}"
 
     def workers(self) -> str:
         return f"{self.prefix}:workers"

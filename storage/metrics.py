@@ -24,7 +24,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from storage.keys import KeyBuilder
+from storage.keys import KeyBuilder, Queue
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class RedisMetrics:
         self._keys = keys or KeyBuilder()
 
     def _key(self, kind: str, name: str) -> str:
-        return f"{self._keys.prefix}:metrics:{kind}:{name}"
+        return self._keys.metric(kind, name)
 
     def inc(self, name: str, amount: float = 1, **labels: str) -> None:
         try:
@@ -108,7 +108,7 @@ class RedisCollector(Collector):
     """Exports `RedisMetrics` and the Celery queue depths in Prometheus' format."""
 
     def __init__(self, client: redis.Redis, broker: redis.Redis | None = None,
-                 queues: Sequence[str] = ("io", "inference")) -> None:
+                 queues: Sequence[str] = tuple(Queue)) -> None:
         self._metrics = RedisMetrics(client)
         self._broker = broker or client
         self._queues = queues

@@ -13,9 +13,10 @@ from celery.schedules import crontab
 
 from bot.messages import ConversationKey
 from bot.settings import Settings, get_settings
+from storage.keys import Queue
 
-IO_QUEUE = "io"
-INFERENCE_QUEUE = "inference"
+IO_QUEUE = Queue.IO.value
+INFERENCE_QUEUE = Queue.INFERENCE.value
 
 
 def create_celery(settings: Settings | None = None) -> Celery:

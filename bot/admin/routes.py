@@ -334,15 +334,12 @@ def image(request: Request, image_id: int,
 def _person_redis_keys(state: AdminState, platform: Platform,
                        user_id: str) -> list[ConversationKey]:
     """The person's conversations that Redis still knows, found by their keys."""
-    prefix = f"{state.keys.prefix}:conv:{platform.value}:"
-    escaped = "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in user_id)
     found: set[ConversationKey] = set()
-    for raw in state.redis.scan_iter(match=f"{prefix}*:{escaped}:*", count=1000):
-        name = raw.decode() if isinstance(raw, bytes) else raw
-        parts = name[len(prefix):].split(":")
-        if len(parts) >= 4 and parts[2] == user_id:
-            found.add(ConversationKey(platform=platform, bot_id=parts[0], chat_id=parts[1],
-                                      user_id=parts[2]))
+    for raw in state.redis.scan_iter(match=state.keys.person_pattern(platform, user_id),
+                                     count=1000):
+        key = state.keys.conversation_of(raw.decode() if isinstance(raw, bytes) else raw)
+        if key is not None and key.platform == platform and key.user_id == user_id:
+            found.add(key)
     return sorted(found, key=lambda k: k.as_path())
 
 

@@ -141,7 +141,7 @@ def console(tmp_path, redis_server) -> Iterator[dict]:
     seed(conversation_log)
     settings = Settings(_env_file=None, environment="test", redis_url=redis_url,
                         database_url=f"sqlite:///{database}", admin_password=PASSWORD,
-                        retention_days=90)
+                        retention_days=90, data_dir=str(tmp_path))
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     seed_redis(client, settings)
@@ -256,9 +256,11 @@ def test_the_console_in_a_browser(console, page):
     assert rows(page) == []
 
     assert client.keys(keys.conversation(BUDI, "*")) == []
-    assert len(client.keys(keys.conversation(JOHN, "*"))) == 4  # history, image, lang, pin
+    # history, image, the image set, lang, pin
+    assert len(client.keys(keys.conversation(JOHN, "*"))) == 5
     assert console["log"].person_conversations("telegram", BUDI.user_id) == []
-    assert console["log"].find_conversation(JOHN) is not None
+    assert [r.key for r in console["log"].person_conversations("telegram", JOHN.user_id)] \
+        == [JOHN]
 
     # Signed out, the photo route no longer answers.
     page.click("button:has-text('Sign out')")

@@ -102,7 +102,7 @@ def test_history_trims_expires_and_clears(client):
     # the token budget keeps the newest turns and never starts on an answer
     budgeted = history.load(key, max_tokens=4)
     assert budgeted and budgeted[0].role == "user" and budgeted[-1].text == "u4"
-    assert history.clear(key) == 2
+    assert history.clear(key) == 3  # the history, the image and the conversation's image set
     assert history.load(key) == [] and history.image(key, image) is None
 
 
