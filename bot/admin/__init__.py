@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.admin import blocklist  # noqa: F401  (its routes join the router)
 from bot.admin.routes import AdminState, router, templates
 from bot.admin.security import Credentials, LoginThrottle, SessionCodec, session_secret
 from bot.settings import Settings

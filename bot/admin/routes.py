@@ -156,12 +156,12 @@ def _date(value: str | None, end: bool = False) -> dt.datetime | None:
 
 
 def _filter(platform: str | None, language: str | None, date_from: str | None,
-            date_to: str | None, q: str | None) -> ConversationFilter:
+            date_to: str | None, q: str | None, flagged: bool = False) -> ConversationFilter:
     if platform and platform not in {p.value for p in Platform}:
         platform = None
     return ConversationFilter(platform=platform or None, language=language or None,
                               since=_date(date_from), until=_date(date_to, end=True),
-                              search=(q or "").strip() or None)
+                              search=(q or "").strip() or None, flagged=flagged)
 
 
 def _query(**params: Any) -> str:
@@ -258,12 +258,13 @@ def conversations(request: Request, session: PageSession,
                   platform: str | None = None, language: str | None = None,
                   date_from: str | None = Query(None, alias="from"),
                   date_to: str | None = Query(None, alias="to"), q: str | None = None,
-                  page: int = Query(1, ge=1, le=100_000)) -> HTMLResponse:
+                  page: int = Query(1, ge=1, le=100_000), flagged: bool = False) -> HTMLResponse:
     state = _state(request)
-    flt = _filter(platform, language, date_from, date_to, q)
+    flt = _filter(platform, language, date_from, date_to, q, flagged)
     result = state.log.list_conversations(flt, page=page, per_page=PER_PAGE)
     filters = {"platform": flt.platform or "", "language": flt.language or "",
-               "from": date_from or "", "to": date_to or "", "q": q or ""}
+               "from": date_from or "", "to": date_to or "", "q": q or "",
+               "flagged": "1" if flagged else ""}
     deleted = request.query_params.get("deleted")
     return _render(request, "list.html", {
         "session": session, "result": result, "filters": filters,
@@ -279,9 +280,9 @@ def export_filtered(request: Request, fmt: str, session: DataSession,
                     platform: str | None = None, language: str | None = None,
                     date_from: str | None = Query(None, alias="from"),
                     date_to: str | None = Query(None, alias="to"),
-                    q: str | None = None) -> StreamingResponse:
+                    q: str | None = None, flagged: bool = False) -> StreamingResponse:
     state = _state(request)
-    flt = _filter(platform, language, date_from, date_to, q)
+    flt = _filter(platform, language, date_from, date_to, q, flagged)
     log.info("admin export (%s) of the filtered conversations", fmt)
     return _export(state.log.export_rows(flt), fmt, f"conversations-{_stamp()}")
 
