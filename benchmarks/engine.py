@@ -197,7 +197,7 @@ def batched(batcher: BatchingEngine, requests: list[GenerationRequest]) -> tuple
     threads = [threading.Thread(target=conversation, args=(i,)) for i in range(len(requests))]
     for thread in threads:
         thread.start()
-    first_batch = len(batcher.batch_sizes)
+    first_batch = batcher.batches
     barrier.wait()
     started = time.perf_counter()
     for thread in threads:
@@ -206,7 +206,9 @@ def batched(batcher: BatchingEngine, requests: list[GenerationRequest]) -> tuple
     for result in results:
         if result.error:
             raise SystemExit(f"generation failed: {result.error}")
-    return seconds, sum(r.completion_tokens for r in results), batcher.batch_sizes[first_batch:]
+    new = batcher.batches - first_batch
+    return (seconds, sum(r.completion_tokens for r in results),
+            list(batcher.batch_sizes)[-new:] if new else [])
 
 
 def main() -> None:

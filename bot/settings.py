@@ -220,12 +220,6 @@ class Settings(BaseSettings):
                 and bool(self.whatsapp_phone_number_id))
 
     @property
-    def telegram_bot_id(self) -> str:
-        """The bot's numeric id: the part of the token before the colon."""
-        assert self.telegram_bot_token is not None
-        return self.telegram_bot_token.get_secret_value().split(":", 1)[0]
-
-    @property
     def effective_guard_model(self) -> str:
         """The guard model's name: GUARD_MODEL for a server, else GUARD_MODEL_ID."""
         if self.guard_backend == "openai" and self.guard_model:

@@ -12,11 +12,15 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future
 
 from workers.engines.base import BaseEngine, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
+
+#: How many batch sizes `BatchingEngine.batch_sizes` keeps.
+RECENT_BATCHES = 1024
 
 
 class BatchingEngine:
@@ -29,8 +33,10 @@ class BatchingEngine:
         )
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        #: Sizes of the batches generated so far (for tests and metrics).
-        self.batch_sizes: list[int] = []
+        #: Sizes of the newest batches (for tests and benchmarks), at most RECENT_BATCHES.
+        self.batch_sizes: deque[int] = deque(maxlen=RECENT_BATCHES)
+        #: How many batches were generated in all.
+        self.batches = 0
 
     def start(self) -> None:
         with self._lock:
@@ -59,6 +65,7 @@ class BatchingEngine:
                 except queue.Empty:
                     break
             self.batch_sizes.append(len(batch))
+            self.batches += 1
             try:
                 results = self.engine.generate_batch([request for request, _ in batch])
             except Exception as exc:  # the engine as a whole failed: answer every request
