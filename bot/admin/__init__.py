@@ -3,7 +3,8 @@
     from bot.admin import mount_admin
     mount_admin(app, settings)      # in create_app; does nothing when ADMIN_PASSWORD is unset
 
-Off (every /admin path answers 404) unless ADMIN_PASSWORD is set. Sign-in with ADMIN_USERNAME and
+Off (every /admin path answers 404) unless ADMIN_PASSWORD is set, with 12 characters or more
+(a shorter one leaves it off, with an error at startup). Sign-in with ADMIN_USERNAME and
 ADMIN_PASSWORD; the session is a signed, HttpOnly, SameSite=Strict cookie (Secure over https).
 Pages are server-rendered Jinja2 with inline CSS and no JavaScript, under a strict CSP.
 """
@@ -21,10 +22,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.admin import blocklist  # noqa: F401  (its routes join the router)
 from bot.admin.routes import AdminState, router, templates
-from bot.admin.security import Credentials, LoginThrottle, SessionCodec, session_secret
+from bot.admin.security import (
+    MIN_PASSWORD_LENGTH,
+    Credentials,
+    LoginThrottle,
+    SessionCodec,
+    session_secret,
+)
 from bot.settings import Settings
-from storage.log import ConversationLog
 from storage.keys import KeyBuilder
+from storage.log import ConversationLog
 
 __all__ = ["AdminState", "admin_enabled", "mount_admin", "router"]
 
@@ -83,6 +90,16 @@ def mount_admin(app: FastAPI, settings: Settings, *,
         return False
     assert settings.admin_password is not None
     password = settings.admin_password.get_secret_value()
+    if len(password) < MIN_PASSWORD_LENGTH:
+        log.error("admin console off: ADMIN_PASSWORD has %d characters, it needs at least %d",
+                  len(password), MIN_PASSWORD_LENGTH)
+        return False
+    try:
+        secret = session_secret(settings)
+    except OSError as exc:
+        log.error("admin console off: no session secret (set ADMIN_SESSION_SECRET, or make "
+                  "DATA_DIR writable): %s", exc)
+        return False
     client = redis_client or getattr(app.state, "redis", None) or redis.Redis.from_url(
         settings.effective_redis_url, socket_timeout=5, socket_connect_timeout=2)
     app.state.admin = AdminState(
@@ -90,7 +107,7 @@ def mount_admin(app: FastAPI, settings: Settings, *,
         log=conversation_log or ConversationLog(settings.database_url),
         redis=client,
         credentials=Credentials(settings.admin_username, password),
-        codec=SessionCodec(session_secret(settings), password),
+        codec=SessionCodec(secret, password),
         throttle=LoginThrottle(),
         keys=KeyBuilder(),
     )

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -19,6 +21,10 @@ SESSION_COOKIE = "sealion_admin"
 LOGIN_COOKIE = "sealion_admin_login"
 SESSION_MAX_AGE = 12 * 3600
 LOGIN_MAX_AGE = 3600
+#: Shorter passwords leave the console off.
+MIN_PASSWORD_LENGTH = 12
+#: The generated session-signing key, in DATA_DIR, when ADMIN_SESSION_SECRET is unset.
+SESSION_SECRET_FILE = "admin-session-secret"
 
 
 def _digest(value: str) -> bytes:
@@ -26,13 +32,36 @@ def _digest(value: str) -> bytes:
 
 
 def session_secret(settings: Settings) -> bytes:
-    """ADMIN_SESSION_SECRET, or a key derived from ADMIN_PASSWORD (PBKDF2-HMAC-SHA256, so a
-    stolen cookie is no cheap oracle for the password)."""
+    """ADMIN_SESSION_SECRET, or a random key generated on first use and kept in DATA_DIR.
+
+    Never derived from the password: the anonymous login page hands out a signed cookie, and a
+    key that follows from the password would let anyone test guesses offline against it."""
     if settings.admin_session_secret and settings.admin_session_secret.get_secret_value():
         return settings.admin_session_secret.get_secret_value().encode()
-    assert settings.admin_password is not None
-    return hashlib.pbkdf2_hmac("sha256", settings.admin_password.get_secret_value().encode(),
-                               b"sealion-bot admin session v1", 100_000)
+    return stored_secret(Path(settings.data_dir) / SESSION_SECRET_FILE)
+
+
+def stored_secret(path: Path) -> bytes:
+    """The secret in `path`, created (32 random bytes, hex, mode 0600) when missing. Processes
+    starting together agree: the file appears whole (a hard link) or not at all."""
+    try:
+        value = path.read_text().strip()
+        if value:
+            return value.encode()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32) + "\n")
+    try:
+        os.link(scratch, path)
+    except FileExistsError:
+        pass  # another process was first: use its secret
+    finally:
+        scratch.unlink()
+    return path.read_text().strip().encode()
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ SECRET_TEXT = "my bank PIN is 4321"
 
 def settings_for(tmp_path, redis_url: str, **overrides) -> Settings:
     values = {"_env_file": None, "environment": "test", "redis_url": redis_url,
-                  "database_url": f"sqlite:///{tmp_path / 'log.db'}", "admin_password": PASSWORD}
+                  "database_url": f"sqlite:///{tmp_path / 'log.db'}", "admin_password": PASSWORD,
+              "data_dir": str(tmp_path)}
     values.update(overrides)
     return Settings(**values)
 
