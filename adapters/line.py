@@ -42,6 +42,7 @@ from adapters.payloads.line import LineWebhook
 from adapters.textsplit import utf16_len
 from bot.messages import (
     Attachment,
+    AttachmentKind,
     ConversationKey,
     InboundMessage,
     MessageKind,
@@ -160,6 +161,15 @@ class LineAdapter(BaseAdapter):
             return InboundMessage(message_id=message_id, album_id=image_set.get("id"),
                                   attachments=(Attachment(ref=ref, mime_type="image/jpeg"),),
                                   **common)
+        if message_type == "audio" and self.settings.asr_enabled:
+            provider = message.get("contentProvider") or {}
+            ref = (f"{EXTERNAL_PREFIX}{message_id}" if provider.get("type") == "external"
+                   else message_id)
+            duration = message.get("duration")  # milliseconds
+            return InboundMessage(message_id=message_id, attachments=(Attachment(
+                kind=AttachmentKind.AUDIO, ref=ref, mime_type="audio/m4a",
+                duration=duration / 1000 if isinstance(duration, int | float) else None),),
+                **common)
         if message_type in _UNSUPPORTED:
             return InboundMessage(kind=MessageKind.UNSUPPORTED, message_id=message_id, **common)
         return None

@@ -35,6 +35,7 @@ from adapters.payloads.telegram import TelegramUpdate
 from adapters.telegram_html import markdown_to_telegram_html, visible_length
 from bot.messages import (
     Attachment,
+    AttachmentKind,
     ConversationKey,
     InboundMessage,
     MessageKind,
@@ -194,6 +195,11 @@ class TelegramAdapter(BaseAdapter):
         if document and (document.mime_type or "").startswith("image/"):
             return (Attachment(ref=document.file_id, mime_type=document.mime_type,
                                size=document.file_size),)
+        sound = message.voice or message.audio
+        if sound and self.settings.asr_enabled:  # else: the "can't listen" notice
+            return (Attachment(kind=AttachmentKind.AUDIO, ref=sound.file_id,
+                               mime_type=sound.mime_type or "audio/ogg", size=sound.file_size,
+                               duration=_seconds(sound.duration) if sound.duration else None),)
         return ()
 
     # --- worker side ---------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from adapters.markup import markdown_to_whatsapp
 from adapters.payloads.whatsapp import WhatsAppWebhook
 from bot.messages import (
     Attachment,
+    AttachmentKind,
     ConversationKey,
     InboundMessage,
     MessageKind,
@@ -141,6 +142,12 @@ class WhatsAppAdapter(BaseAdapter):
                 return None
             return InboundMessage(text=image.get("caption") or "", attachments=(Attachment(
                 ref=image["id"], mime_type=image.get("mime_type")),), **common)
+        audio = message.get("audio") or {}
+        if kind == "audio" and audio.get("id") and self.settings.asr_enabled:
+            # Voice notes (voice: true) and forwarded audio files alike: OGG/Opus, MP3, AAC...
+            return InboundMessage(attachments=(Attachment(
+                kind=AttachmentKind.AUDIO, ref=str(audio["id"]),
+                mime_type=audio.get("mime_type")),), **common)
         if kind in _UNSUPPORTED:
             return InboundMessage(kind=MessageKind.UNSUPPORTED, **common)
         return None  # reactions, system messages, ...

@@ -43,6 +43,8 @@ class ConversationKey(_Frozen):
 
 class AttachmentKind(enum.StrEnum):
     IMAGE = "image"
+    #: A voice note or audio clip, transcribed before the model sees the turn.
+    AUDIO = "audio"
 
 
 class Attachment(_Frozen):
@@ -54,6 +56,8 @@ class Attachment(_Frozen):
     size: int | None = None
     width: int | None = None
     height: int | None = None
+    #: Audio: the length the platform declared, in seconds (None when it says nothing).
+    duration: float | None = None
 
 
 class MessageKind(enum.StrEnum):

@@ -52,6 +52,24 @@ class Settings(BaseSettings):
         "the people of Southeast Asia. Answer clearly and concisely."
     )
 
+    # --- speech recognition (voice notes; workers/asr) ----------------------------------------
+    #: "off": voice notes get the "I can't listen" notice; "transformers": Whisper runs in the
+    #: inference worker beside the chat model; "openai": an OpenAI-compatible
+    #: /v1/audio/transcriptions server (vLLM). Unset: "openai" when ASR_BASE_URL is set, else
+    #: "transformers" when the chat model runs in process (MODEL_BACKEND=transformers), else off.
+    asr_backend: Literal["off", "transformers", "openai"] | None = None
+    asr_model_id: str = "openai/whisper-large-v3-turbo"
+    asr_base_url: str | None = None
+    asr_api_key: SecretStr | None = None
+    #: The model the transcription server serves (default: ASR_MODEL_ID).
+    asr_model: str | None = None
+    asr_timeout_seconds: float = Field(default=120.0, gt=0)
+    #: Longer voice notes get a polite note instead of a transcript.
+    asr_max_seconds: float = Field(default=300.0, gt=0, le=3600)
+    #: Keep the audio (in the conversation log, for the admin console) after transcription.
+    asr_keep_audio: bool = False
+    # --- end speech recognition ---------------------------------------------------------------
+
     # --- conversation ------------------------------------------------------------------------
     default_language: str = "en"
     #: Generate once more, with a firmer instruction, when an answer is confidently in another
@@ -187,6 +205,8 @@ class Settings(BaseSettings):
             raise ValueError("MAX_NEW_TOKENS must be below MAX_CONTEXT_TOKENS")
         if self.model_backend == "openai" and not self.openai_base_url:
             raise ValueError("MODEL_BACKEND=openai needs OPENAI_BASE_URL")
+        if self.asr_backend == "openai" and not self.asr_base_url:
+            raise ValueError("ASR_BACKEND=openai needs ASR_BASE_URL")
         if self.guard_backend == "openai" and not self.guard_base_url:
             raise ValueError("GUARD_BACKEND=openai needs GUARD_BASE_URL")
         if self.guard_backend == "keywords" and not self.guard_keywords_file:
@@ -205,6 +225,20 @@ class Settings(BaseSettings):
             if secret is None or len(secret.get_secret_value()) < 16:
                 raise ValueError("TELEGRAM_WEBHOOK_SECRET of 16+ characters is required in production")
         return self
+
+    @property
+    def effective_asr_backend(self) -> Literal["off", "transformers", "openai"]:
+        """ASR_BACKEND, or its default: the server when one is named, else Whisper beside an
+        in-process chat model, else off (a torch-less worker never starts needing torch)."""
+        if self.asr_backend is not None:
+            return self.asr_backend
+        if self.asr_base_url:
+            return "openai"
+        return "transformers" if self.model_backend == "transformers" else "off"
+
+    @property
+    def asr_enabled(self) -> bool:
+        return self.effective_asr_backend != "off"
 
     @property
     def telegram_enabled(self) -> bool:

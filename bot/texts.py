@@ -4,9 +4,9 @@ The model answers people in their language; the bot's own notices (greeting, hel
 too. Each notice is a `Text` key with one string a language, keyed by ISO 639-1 code, written
 the way a person would write a friendly chat message in that language.
 
-Two strings take `str.format` fields: `Text.FILE_TOO_LARGE` needs `limit_mb`, `Text.LANG_SET`
+Some strings take `str.format` fields: `Text.FILE_TOO_LARGE` needs `limit_mb`, `Text.LANG_SET`
 needs `language` (the language's own name, from `LANGUAGE_NAMES`), `Text.LANG_UNKNOWN` needs
-`codes`. Render `LANG_SET` in the language just chosen, with that language's own name:
+`codes`, `Text.AUDIO_TOO_LONG` needs `minutes` (ASR_MAX_SECONDS / 60, e.g. "5" or "1.5"). Render `LANG_SET` in the language just chosen, with that language's own name:
 ``text(Text.LANG_SET, code, language=LANGUAGE_NAMES[code])``; some templates attach the name
 to the word for "language" (Thai ``ภาษา{language}``), which reads right only that way.
 
@@ -35,6 +35,9 @@ class Text(enum.StrEnum):
     LANG_SET = "lang_set"
     LANG_AUTO = "lang_auto"
     LANG_UNKNOWN = "lang_unknown"
+    AUDIO_SILENT = "audio_silent"
+    AUDIO_TOO_LONG = "audio_too_long"
+    AUDIO_UNREADABLE = "audio_unreadable"
 
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = (
@@ -47,6 +50,7 @@ FIELDS: dict[Text, frozenset[str]] = {
     Text.FILE_TOO_LARGE: frozenset({"limit_mb"}),
     Text.LANG_SET: frozenset({"language"}),
     Text.LANG_UNKNOWN: frozenset({"codes"}),
+    Text.AUDIO_TOO_LONG: frozenset({"minutes"}),
 }
 
 # Codes that are not ISO 639-1 but name a language we serve (ISO 639-2/3, old codes).
@@ -126,6 +130,13 @@ _TEXTS: dict[str, dict[Text, str]] = {
             "Sorry, I don't know that language code. You can choose from: {codes}. Or use /lang "
             "auto."
         ),
+        Text.AUDIO_SILENT: (
+            "Sorry, I couldn't hear anything in that voice message. Could you record it again?"
+        ),
+        Text.AUDIO_TOO_LONG: (
+            'Sorry, that voice message is too long for me. Please keep it under {minutes} minutes.'
+        ),
+        Text.AUDIO_UNREADABLE: "Sorry, I couldn't play that audio. Could you send it again?",
     },
     "id": {
         Text.GREETING: (
@@ -161,6 +172,13 @@ _TEXTS: dict[str, dict[Text, str]] = {
             "Maaf, saya tidak mengenal kode bahasa itu. Pilih salah satu: {codes}. Atau pakai "
             "/lang auto."
         ),
+        Text.AUDIO_SILENT: (
+            'Maaf, saya tidak mendengar apa-apa di pesan suara itu. Coba rekam ulang, ya.'
+        ),
+        Text.AUDIO_TOO_LONG: (
+            'Maaf, pesan suara itu terlalu panjang untuk saya. Kirim yang kurang dari {minutes} menit, ya.'
+        ),
+        Text.AUDIO_UNREADABLE: 'Maaf, saya tidak bisa memutar audio itu. Coba kirim lagi, ya.',
     },
     "ms": {
         Text.GREETING: (
@@ -199,6 +217,15 @@ _TEXTS: dict[str, dict[Text, str]] = {
         Text.LANG_UNKNOWN: (
             "Maaf, saya tidak kenal kod bahasa itu. Pilih salah satu: {codes}. Atau gunakan /lang "
             "auto."
+        ),
+        Text.AUDIO_SILENT: (
+            'Maaf, saya tidak dengar apa-apa dalam mesej suara itu. Boleh cuba rakam semula?'
+        ),
+        Text.AUDIO_TOO_LONG: (
+            'Maaf, mesej suara itu terlalu panjang untuk saya. Sila hantar yang kurang daripada {minutes} minit.'
+        ),
+        Text.AUDIO_UNREADABLE: (
+            'Maaf, saya tidak dapat memainkan audio itu. Boleh cuba hantar sekali lagi?'
         ),
     },
     "tl": {
@@ -241,6 +268,13 @@ _TEXTS: dict[str, dict[Text, str]] = {
             "Pasensya na, hindi ko kilala ang language code na 'yan. Pumili sa mga ito: {codes}. "
             "O gamitin ang /lang auto."
         ),
+        Text.AUDIO_SILENT: (
+            'Pasensya na, wala akong narinig sa voice message na iyon. Pakisubukang i-record ulit.'
+        ),
+        Text.AUDIO_TOO_LONG: (
+            'Pasensya na, masyadong mahaba para sa akin ang voice message na iyon. Pakipadala ng mas maikli sa {minutes} minuto.'
+        ),
+        Text.AUDIO_UNREADABLE: 'Pasensya na, hindi ko ma-play ang audio na iyon. Pakipadala ulit.',
     },
     "th": {
         Text.GREETING: (
@@ -269,6 +303,13 @@ _TEXTS: dict[str, dict[Text, str]] = {
         Text.LANG_SET: "ได้เลย! ต่อจากนี้ฉันจะตอบเป็นภาษา{language}",
         Text.LANG_AUTO: "ได้เลย! ฉันจะตอบเป็นภาษาเดียวกับที่คุณพิมพ์มา",
         Text.LANG_UNKNOWN: "ขออภัย ไม่รู้จักรหัสภาษานี้ เลือกได้จาก: {codes} หรือใช้ /lang auto",
+        Text.AUDIO_SILENT: (
+            'ขออภัย ฉันไม่ได้ยินเสียงอะไรในข้อความเสียงนั้นเลย ลองอัดใหม่อีกครั้งนะ'
+        ),
+        Text.AUDIO_TOO_LONG: (
+            'ขออภัย ข้อความเสียงนั้นยาวเกินไปสำหรับฉัน ช่วยส่งที่ยาวไม่เกิน {minutes} นาทีนะ'
+        ),
+        Text.AUDIO_UNREADABLE: 'ขออภัย ฉันเปิดไฟล์เสียงนั้นไม่ได้ ลองส่งมาใหม่อีกครั้งนะ',
     },
     "vi": {
         Text.GREETING: (
@@ -305,6 +346,15 @@ _TEXTS: dict[str, dict[Text, str]] = {
         Text.LANG_UNKNOWN: (
             "Xin lỗi, mình không nhận ra mã ngôn ngữ này. Bạn có thể chọn: {codes}. Hoặc dùng "
             "/lang auto."
+        ),
+        Text.AUDIO_SILENT: (
+            'Xin lỗi, mình không nghe thấy gì trong tin nhắn thoại đó. Bạn thử ghi âm lại giúp mình nhé.'
+        ),
+        Text.AUDIO_TOO_LONG: (
+            'Xin lỗi, tin nhắn thoại đó dài quá với mình. Bạn gửi đoạn ngắn hơn {minutes} phút giúp mình nhé.'
+        ),
+        Text.AUDIO_UNREADABLE: (
+            'Xin lỗi, mình không mở được đoạn âm thanh đó. Bạn gửi lại giúp mình nhé.'
         ),
     },
     "ta": {
@@ -348,6 +398,15 @@ _TEXTS: dict[str, dict[Text, str]] = {
             "மன்னிக்கவும், அந்த மொழிக் குறியீடு எனக்குத் தெரியவில்லை. இவற்றில் ஒன்றைத் தேர்வு செய்யுங்கள்: "
             "{codes}. அல்லது /lang auto பயன்படுத்துங்கள்."
         ),
+        Text.AUDIO_SILENT: (
+            'மன்னிக்கவும், அந்தக் குரல் செய்தியில் எனக்கு எதுவும் கேட்கவில்லை. மீண்டும் பதிவு செய்து அனுப்புங்கள்.'
+        ),
+        Text.AUDIO_TOO_LONG: (
+            'மன்னிக்கவும், அந்தக் குரல் செய்தி எனக்கு மிக நீளமாக உள்ளது. {minutes} நிமிடங்களுக்குள் அனுப்புங்கள்.'
+        ),
+        Text.AUDIO_UNREADABLE: (
+            'மன்னிக்கவும், அந்த ஆடியோவை என்னால் இயக்க முடியவில்லை. மீண்டும் அனுப்புங்கள்.'
+        ),
     },
     "my": {
         Text.GREETING: (
@@ -382,6 +441,15 @@ _TEXTS: dict[str, dict[Text, str]] = {
         Text.LANG_UNKNOWN: (
             "တောင်းပန်ပါတယ်၊ အဲဒီ ဘာသာစကားကုဒ်ကို မသိပါဘူး။ ဒီထဲက ရွေးပေးပါ: {codes}။ ဒါမှမဟုတ် /lang auto ကို သုံးပါ။"
         ),
+        Text.AUDIO_SILENT: (
+            'တောင်းပန်ပါတယ်၊ အဲဒီအသံမက်ဆေ့ချ်ထဲမှာ ဘာမှ မကြားရပါဘူး။ နောက်တစ်ကြိမ် ပြန်အသံသွင်းပေးပါ။'
+        ),
+        Text.AUDIO_TOO_LONG: (
+            'တောင်းပန်ပါတယ်၊ အဲဒီအသံမက်ဆေ့ချ်က ရှည်လွန်းနေပါတယ်။ {minutes} မိနစ်အောက် ပို့ပေးပါ။'
+        ),
+        Text.AUDIO_UNREADABLE: (
+            'တောင်းပန်ပါတယ်၊ အဲဒီအသံဖိုင်ကို ဖွင့်လို့ မရပါဘူး။ နောက်တစ်ကြိမ် ထပ်ပို့ပေးပါ။'
+        ),
     },
     "km": {
         Text.GREETING: (
@@ -410,6 +478,11 @@ _TEXTS: dict[str, dict[Text, str]] = {
         Text.LANG_SET: "បានហើយ! ចាប់ពីពេលនេះទៅ ខ្ញុំនឹងឆ្លើយជាភាសា{language}។",
         Text.LANG_AUTO: "បានហើយ! ខ្ញុំនឹងឆ្លើយជាភាសាដែលអ្នកសរសេរមក។",
         Text.LANG_UNKNOWN: "សូមអភ័យទោស ខ្ញុំមិនស្គាល់កូដភាសានេះទេ។ សូមជ្រើសរើសពី៖ {codes}។ ឬប្រើ /lang auto។",
+        Text.AUDIO_SILENT: 'សូមអភ័យទោស ខ្ញុំមិនបានឮអ្វីសោះនៅក្នុងសារជាសំឡេងនោះទេ។ សូមថតម្ដងទៀត។',
+        Text.AUDIO_TOO_LONG: (
+            'សូមអភ័យទោស សារជាសំឡេងនោះវែងពេកសម្រាប់ខ្ញុំ។ សូមផ្ញើសារដែលខ្លីជាង {minutes} នាទី។'
+        ),
+        Text.AUDIO_UNREADABLE: 'សូមអភ័យទោស ខ្ញុំមិនអាចចាក់សំឡេងនោះបានទេ។ សូមផ្ញើម្ដងទៀត។',
     },
     "lo": {
         Text.GREETING: (
@@ -438,6 +511,11 @@ _TEXTS: dict[str, dict[Text, str]] = {
         Text.LANG_SET: "ໄດ້ເລີຍ! ຕໍ່ຈາກນີ້ຂ້ອຍຈະຕອບເປັນພາສາ{language}.",
         Text.LANG_AUTO: "ໄດ້ເລີຍ! ຂ້ອຍຈະຕອບເປັນພາສາດຽວກັບທີ່ເຈົ້າພິມມາ.",
         Text.LANG_UNKNOWN: "ຂໍອະໄພ, ຂ້ອຍບໍ່ຮູ້ຈັກລະຫັດພາສານີ້. ເລືອກໄດ້ຈາກ: {codes} ຫຼື ໃຊ້ /lang auto.",
+        Text.AUDIO_SILENT: 'ຂໍອະໄພ, ຂ້ອຍບໍ່ໄດ້ຍິນຫຍັງເລີຍໃນຂໍ້ຄວາມສຽງນັ້ນ. ກະລຸນາອັດໃໝ່ອີກຄັ້ງ.',
+        Text.AUDIO_TOO_LONG: (
+            'ຂໍອະໄພ, ຂໍ້ຄວາມສຽງນັ້ນຍາວເກີນໄປສຳລັບຂ້ອຍ. ກະລຸນາສົ່ງທີ່ສັ້ນກວ່າ {minutes} ນາທີ.'
+        ),
+        Text.AUDIO_UNREADABLE: 'ຂໍອະໄພ, ຂ້ອຍເປີດສຽງນັ້ນບໍ່ໄດ້. ກະລຸນາສົ່ງມາໃໝ່ອີກຄັ້ງ.',
     },
     "zh": {
         Text.GREETING: (
@@ -466,6 +544,9 @@ _TEXTS: dict[str, dict[Text, str]] = {
         Text.LANG_SET: "好的！从现在起我会用{language}回复你。",
         Text.LANG_AUTO: "好的！你用什么语言写，我就用什么语言回复。",
         Text.LANG_UNKNOWN: "抱歉，我不认识这个语言代码。可以选择：{codes}。或者使用 /lang auto。",
+        Text.AUDIO_SILENT: '抱歉，我在这条语音消息里什么也没听到。可以再录一次吗？',
+        Text.AUDIO_TOO_LONG: '抱歉，这条语音消息太长了，我处理不了。请发送 {minutes} 分钟以内的语音。',
+        Text.AUDIO_UNREADABLE: '抱歉，我无法播放这段音频。可以再发一次吗？',
     },
 }
 

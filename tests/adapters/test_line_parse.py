@@ -62,7 +62,7 @@ def test_images_and_image_sets(adapter):
     assert first.album_id and first.album_id == second.album_id
 
 
-@pytest.mark.parametrize("name", ["sticker", "audio", "video", "location", "file"])
+@pytest.mark.parametrize("name", ["sticker", "video", "location", "file"])
 def test_unreadable_messages_get_a_notice(adapter, name):
     [message] = parse(adapter, name)
     assert message.kind == MessageKind.UNSUPPORTED

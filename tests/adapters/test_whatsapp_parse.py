@@ -65,7 +65,7 @@ def test_images_with_and_without_caption(adapter):
     assert bare.text == "" and len(bare.attachments) == 1
 
 
-@pytest.mark.parametrize("name", ["sticker", "audio", "location", "unsupported"])
+@pytest.mark.parametrize("name", ["sticker", "location", "unsupported"])
 def test_unreadable_types_get_a_notice(adapter, name):
     [message] = parse(adapter, name)
     assert message.kind == MessageKind.UNSUPPORTED

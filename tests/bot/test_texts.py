@@ -18,7 +18,7 @@ from bot.texts import (
     text,
 )
 
-SAMPLE_FIELDS = {"limit_mb": 20, "language": "Filipino", "codes": "en, id, th"}
+SAMPLE_FIELDS = {"limit_mb": 20, "language": "Filipino", "codes": "en, id, th", "minutes": 5}
 
 
 def _fields_of(template: str) -> set[str]:

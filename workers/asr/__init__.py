@@ -1,0 +1,1 @@
+"""Speech recognition: a voice note's 16 kHz samples in, its text and language out."""
