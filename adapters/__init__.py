@@ -1,3 +1,3 @@
 """Platform adapters: one module a platform, each registering itself in `adapters.base`."""
 
-from adapters import line, telegram, whatsapp  # noqa: F401
+from adapters import line, local, telegram, whatsapp  # noqa: F401

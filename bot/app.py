@@ -17,13 +17,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from adapters.base import BaseAdapter, adapter_class
 from adapters.telegram import TelegramAdapter
 from bot.admin import mount_admin
-from bot.messages import Platform
 from bot.limits import BodyLimit
+from bot.messages import Platform
 from bot.settings import Settings, get_settings, is_loopback
+from bot.webchat import mount_webchat
 from bot.webhooks import router as webhooks_router
 from storage.conversations import Inbox, WorkerRegistry
 from storage.keys import KeyBuilder
 from storage.metrics import RedisCollector, RedisMetrics
+from storage.model_status import ModelStatusBoard
 from workers.celery_app import create_celery
 
 log = logging.getLogger(__name__)
@@ -96,14 +98,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cls = adapter_class(platform)
         except KeyError:
             continue
-        if cls.enabled(settings):
+        if cls.enabled(settings) and not platform.local:  # local chats have no webhook
             adapters[platform] = cls(settings)
     app.state.adapters = adapters
     app.include_router(webhooks_router)
     mount_admin(app, settings)  # only when ADMIN_PASSWORD is set
+    mount_webchat(app, settings)  # only when WEB_CHAT is true
     # Outermost: a body over its limit is refused before anything reads it.
     app.add_middleware(BodyLimit, webhook_bytes=settings.max_webhook_body_bytes,
-                       other_bytes=settings.max_form_body_bytes)
+                       other_bytes=settings.max_form_body_bytes,
+                       prefixes={"/chat/api/": settings.max_download_bytes + 64 * 1024})
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -124,6 +128,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             checks["workers"] = 0
         checks["platforms"] = sorted(p.value for p in request.app.state.adapters)
         ready = checks["redis"] == "ok" and bool(checks["workers"])
+        if ready:
+            # Workers alive but none can answer: the model failed to load (bot/startup.py).
+            try:
+                reports = await run_in_threadpool(
+                    ModelStatusBoard(request.app.state.redis).of, workers)
+            except redis.RedisError:
+                reports = {}
+            states = {str(r.get("state")) for r in reports.values()}
+            if reports:
+                checks["model"] = sorted(states)
+            if states == {"failed"}:
+                ready = False
+                checks["reason"] = next(iter(reports.values())).get("reason", "")
         return JSONResponse({"status": "ready" if ready else "not ready", **checks},
                             status_code=200 if ready else 503)
 

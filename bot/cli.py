@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -56,8 +57,22 @@ def dev(host: str, port: int, concurrency: int) -> None:
     if not settings.redis_url:
         embedded = EmbeddedRedis(Path(settings.data_dir) / "redis").start()
         os.environ["REDIS_URL"] = embedded.url
-        get_settings.cache_clear()
+        # `sealion-bot chat` in another terminal finds this Redis through the file.
+        _dev_redis_file(settings).write_text(embedded.url)
         log.info("embedded Redis at %s (data in %s)", embedded.url, embedded.data_dir)
+    if "web_chat" not in settings.model_fields_set:
+        os.environ["WEB_CHAT"] = "true"  # the /chat page is on in dev unless WEB_CHAT says no
+    get_settings.cache_clear()
+    settings = get_settings()
+    from bot.startup import summary
+
+    click.echo(summary(settings, "dev", host=host, port=port, redis_note=(
+        f"embedded at {embedded.url} (data in {embedded.data_dir})" if embedded else None)))
+    polling = None
+    if settings.telegram_polling and settings.telegram_enabled:
+        from bot.polling import start_polling_thread
+
+        polling = start_polling_thread(settings)
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "workers.celery_app:app",
          *_worker_argv("io,inference", concurrency, settings.log_level, "threads"),
@@ -72,6 +87,10 @@ def dev(host: str, port: int, concurrency: int) -> None:
         uvicorn.run(create_app(get_settings()), host=host, port=port, log_config=None,
                     timeout_graceful_shutdown=GRACEFUL_SECONDS)
     finally:
+        if polling is not None:
+            polling[1].set()
+        if embedded:
+            _dev_redis_file(settings).unlink(missing_ok=True)
         log.info("stopping worker")
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
@@ -93,6 +112,9 @@ def api(host: str, port: int, processes: int) -> None:
 
     settings = get_settings()
     _logging(settings)
+    from bot.startup import summary
+
+    click.echo(summary(settings, "api", host=host, port=port))
     # On SIGTERM uvicorn stops accepting, lets requests in flight finish, then exits.
     uvicorn.run("bot.app:create_app", factory=True, host=host, port=port, workers=processes,
                 log_config=None, timeout_graceful_shutdown=GRACEFUL_SECONDS)
@@ -111,6 +133,9 @@ def worker(queues: str, concurrency: int, pool: str, beat: bool) -> None:
     """Run a Celery worker."""
     settings = get_settings()
     _logging(settings)
+    from bot.startup import summary
+
+    click.echo(summary(settings, "worker"))
     from workers.celery_app import app
 
     argv = _worker_argv(queues, concurrency, settings.log_level, pool)
@@ -118,6 +143,142 @@ def worker(queues: str, concurrency: int, pool: str, beat: bool) -> None:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         argv += ["--beat", "--schedule", str(Path(settings.data_dir) / "celerybeat-schedule")]
     app.worker_main(argv)
+
+
+def _dev_redis_file(settings: Settings) -> Path:
+    return Path(settings.data_dir) / "dev-redis-url"
+
+
+@main.command()
+def poll() -> None:
+    """Get Telegram updates by long polling (no public URL needed); Ctrl-C stops it."""
+    import threading
+
+    from adapters.telegram_polling import PollingError
+    from bot.polling import run_polling
+
+    settings = get_settings()
+    _logging(settings)
+    if not settings.telegram_enabled:
+        raise click.ClickException("set TELEGRAM_BOT_TOKEN (a token from @BotFather) first")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        run_polling(settings, stop)
+    except KeyboardInterrupt:
+        stop.set()
+    except PollingError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("polling stopped")
+
+
+@main.command()
+@click.option("--conversation", default="terminal", show_default=True,
+              help="The conversation's name; each name keeps its own history and language.")
+@click.option("--timeout", default=300.0, show_default=True, type=float,
+              help="Seconds to wait for each answer.")
+def chat(conversation: str, timeout: float) -> None:
+    """Talk to the bot in this terminal, through the same pipeline as the platforms.
+
+    Uses REDIS_URL, or the Redis of a `sealion-bot dev` running here; with neither, starts
+    its own Redis and worker. /image PATH [caption] sends a photo; /reset, /lang xx; /quit."""
+    import redis as redis_lib
+
+    from bot.console import PROMPT, ConsoleChat
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.WARNING)
+    started: list[Any] = []
+    if not settings.redis_url and _dev_redis_file(settings).exists():
+        os.environ["REDIS_URL"] = _dev_redis_file(settings).read_text().strip()
+        get_settings.cache_clear()
+        settings = get_settings()
+    try:
+        redis_lib.Redis.from_url(settings.effective_redis_url, socket_connect_timeout=2).ping()
+    except redis_lib.RedisError:
+        from bot.embedded_redis import EmbeddedRedis
+
+        embedded = EmbeddedRedis(Path(settings.data_dir) / "redis").start()
+        started.append(embedded)
+        os.environ["REDIS_URL"] = embedded.url
+        get_settings.cache_clear()
+        settings = get_settings()
+    try:
+        if not _worker_alive(settings):
+            started.append(_ChatWorker(settings))
+        session = ConsoleChat(settings, conversation, click.echo, timeout=timeout)
+        interactive = sys.stdin.isatty()
+        if interactive:
+            click.echo("Talking to SEA-LION. /image PATH [caption] sends a photo, /reset "
+                       "forgets, /lang xx picks the reply language, /quit leaves.")
+        try:
+            session.run(sys.stdin, (lambda: click.echo(PROMPT, nl=False)) if interactive
+                        else None)
+        except KeyboardInterrupt:
+            click.echo()
+        finally:
+            session.close()
+    finally:
+        for thing in reversed(started):
+            thing.stop()
+
+
+def _worker_alive(settings: Settings) -> bool:
+    import redis as redis_lib
+
+    from storage.conversations import WorkerRegistry
+
+    client = redis_lib.Redis.from_url(settings.effective_redis_url, socket_timeout=5)
+    try:
+        return bool(WorkerRegistry(client).alive())
+    finally:
+        client.close()
+
+
+class _ChatWorker:
+    """A worker started by `sealion-bot chat` when none runs; its log goes to a file."""
+
+    def __init__(self, settings: Settings) -> None:
+        import time
+
+        import redis as redis_lib
+
+        from storage.conversations import WorkerRegistry
+        from storage.model_status import ModelStatusBoard
+
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        self.log_path = Path(settings.data_dir) / "chat-worker.log"
+        click.echo(f"starting a worker for this chat (log: {self.log_path}); loading the "
+                   "model can take minutes")
+        with open(self.log_path, "ab") as log_file:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "workers.celery_app:app",
+                 *_worker_argv("io,inference", 4, settings.log_level, "threads")],
+                env={**os.environ, "LOG_FORMAT": "text"}, stdout=log_file,
+                stderr=subprocess.STDOUT, start_new_session=True)
+        client = redis_lib.Redis.from_url(settings.effective_redis_url, socket_timeout=5)
+        try:
+            while self.process.poll() is None:
+                reports = ModelStatusBoard(client).of(WorkerRegistry(client).alive())
+                states = {r.get("state") for r in reports.values()}
+                if "ready" in states:
+                    return
+                if states == {"failed"}:
+                    click.echo(next(iter(reports.values())).get("reason", ""), err=True)
+                    self.stop()
+                    raise click.ClickException("no model to talk to (see above)")
+                time.sleep(0.5)
+        finally:
+            client.close()
+        raise click.ClickException(f"the worker exited; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
 
 
 @main.command("detect-language")

@@ -18,6 +18,15 @@ class Platform(enum.StrEnum):
     TELEGRAM = "telegram"
     LINE = "line"
     WHATSAPP = "whatsapp"
+    #: `sealion-bot chat`: a conversation in the terminal, no platform account needed.
+    CONSOLE = "console"
+    #: The /chat page the API serves when WEB_CHAT=true.
+    WEB = "web"
+
+    @property
+    def local(self) -> bool:
+        """A channel of our own (no webhook, no platform account)."""
+        return self in (Platform.CONSOLE, Platform.WEB)
 
 
 class _Frozen(BaseModel):

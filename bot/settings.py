@@ -126,6 +126,11 @@ class Settings(BaseSettings):
     #: every STREAM_INTERVAL_SECONDS; the final message is sent once, as always.
     telegram_streaming: bool = False
     stream_interval_seconds: float = Field(default=1.0, ge=0.3)
+    #: Get updates by long polling (getUpdates) instead of a webhook: no public URL needed.
+    #: `sealion-bot dev` polls when it is true; `sealion-bot poll` always does.
+    telegram_polling: bool = False
+    #: Seconds one getUpdates call waits for updates before Telegram answers with none.
+    telegram_polling_timeout_seconds: int = Field(default=50, ge=1, le=600)
 
     # --- LINE --------------------------------------------------------------------------------
     line_channel_secret: SecretStr | None = None
@@ -154,6 +159,9 @@ class Settings(BaseSettings):
     admin_session_secret: SecretStr | None = None
     #: Log entries older than this many days are deleted daily; 0 keeps them forever.
     retention_days: int = Field(default=0, ge=0)
+    #: The /chat page (text and photos, no platform account). Off by default, on in
+    #: `sealion-bot dev`; beyond this machine it asks for the admin console's sign-in.
+    web_chat: bool = False
     # --- end admin console ----------------------------------------------------------------------
 
     # --- moderation and abuse controls (workers/guards, workers/moderation.py, storage/abuse.py)

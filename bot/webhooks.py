@@ -32,8 +32,11 @@ def get_inbox(request: Request) -> Inbox:
     return request.app.state.inbox
 
 
-def _accept_all(inbox: Inbox, celery: Celery, metrics: RedisMetrics,
-                messages: list[InboundMessage], album_window: float) -> int:
+def accept_messages(inbox: Inbox, celery: Celery, metrics: RedisMetrics,
+                    messages: list[InboundMessage], album_window: float) -> int:
+    """The accept path of every channel (webhooks, Telegram polling, the local chats): drop
+    redeliveries, append to the pending list, enqueue the turn. Blocking: run it off the loop.
+    Returns how many messages were new."""
     accepted = 0
     for message in messages:
         if inbox.accept(message):
@@ -66,8 +69,8 @@ async def receive(platform: Platform, request: Request,
         return _answer(metrics, platform, 400, str(exc))
     if messages:
         # Redis and the broker are blocking clients: keep them off the event loop.
-        await run_in_threadpool(_accept_all, inbox, request.app.state.celery, metrics, messages,
-                                request.app.state.settings.album_window_seconds)
+        await run_in_threadpool(accept_messages, inbox, request.app.state.celery, metrics,
+                                messages, request.app.state.settings.album_window_seconds)
     return _answer(metrics, platform, 200)
 
 

@@ -16,6 +16,10 @@
     sealion:workers                                 sorted set: worker name -> last heartbeat
     sealion:metrics:{kind}:{name}                   hash: service metrics (storage/metrics.py)
     sealion:bot:{platform}:{bot}:username           string: the bot's own username (getMe)
+    sealion:bot:{platform}:{bot}:poll_offset        string: the next update id to ask for (polling)
+    sealion:conv:{conversation}:outbox              stream: replies for a local channel (console, web)
+    sealion:upload:{upload_id}                      bytes: a photo given to a local channel
+    sealion:model                                   hash: worker name -> model status JSON
     sealion:rate:{platform}:{bot}:{person}          hash: a person's token bucket (storage/abuse.py)
     sealion:rate:{platform}:{bot}:{person}:noticed  string: the slow-down notice went out this window
     sealion:rate:event:{platform}:{bot}:{event_id}  string: the rate decision for one message
@@ -113,6 +117,18 @@ class KeyBuilder:
 
     def bot_username(self, platform: Platform, bot_id: str) -> str:
         return f"{self.prefix}:bot:{platform.value}:{bot_id}:username"
+
+    def poll_offset(self, platform: Platform, bot_id: str) -> str:
+        return f"{self.prefix}:bot:{platform.value}:{bot_id}:poll_offset"
+
+    def outbox(self, key: ConversationKey) -> str:
+        return self.conversation(key, "outbox")
+
+    def upload(self, upload_id: str) -> str:
+        return f"{self.prefix}:upload:{upload_id}"
+
+    def model_status(self) -> str:
+        return f"{self.prefix}:model"
 
     def rate_bucket(self, platform: Platform, bot_id: str, person: str) -> str:
         return f"{self.prefix}:rate:{platform.value}:{bot_id}:{person}"

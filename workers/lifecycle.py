@@ -14,6 +14,8 @@ import threading
 from celery.signals import worker_ready, worker_shutdown
 
 from bot.language import warm_up as warm_up_language
+from bot.startup import explain_model_failure, model_name
+from storage.model_status import ModelStatusBoard
 from workers.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -32,12 +34,44 @@ def _heartbeat() -> None:
         _stop.wait(HEARTBEAT_SECONDS)
 
 
-def _warm_up() -> None:
+#: A model server that did not answer at start is asked again this often (seconds).
+SERVER_RETRY_SECONDS = 30.0
+
+
+def _report(state: str, reason: str = "") -> None:
+    """Tell /readyz (through Redis) how the model is doing."""
+    rt = runtime()
     try:
-        runtime().engine()
+        ModelStatusBoard(rt.redis).report(_name, state, backend=rt.settings.model_backend,
+                                          model=model_name(rt.settings), reason=reason)
+    except Exception as exc:
+        log.warning("model status not recorded: %s", type(exc).__name__)
+
+
+def _warm_up() -> None:
+    """Load the model; on failure, say why in one paragraph (the traceback only at DEBUG).
+
+    A checkpoint that cannot load will not load later either: requests then fail at once (an
+    apology) and /readyz says why. A model server that did not answer is asked again."""
+    rt = runtime()
+    _report("loading")
+    while True:
+        try:
+            rt.engine()
+        except Exception as exc:
+            reason = explain_model_failure(rt.settings, exc)
+            log.error("%s", reason)
+            log.debug("model load failed", exc_info=True)
+            _report("failed", reason)
+            if rt.settings.model_backend != "openai":
+                rt.engine_failure = reason
+                return
+            if _stop.wait(SERVER_RETRY_SECONDS):
+                return
+            continue
         log.info("model ready")
-    except Exception:
-        log.exception("model failed to load; inference tasks will answer with an apology")
+        _report("ready")
+        return
 
 
 @worker_ready.connect
@@ -57,5 +91,6 @@ def _on_shutdown(**_: object) -> None:
     _stop.set()
     try:
         runtime().workers.leave(_name)
+        ModelStatusBoard(runtime().redis).leave(_name)
     except Exception:
         pass

@@ -35,6 +35,9 @@ class Runtime:
         self._local = threading.local()
         self._engine_lock = threading.Lock()
         self._engine: Any = None
+        #: Why the model could not be loaded (the paragraph of `bot.startup`), once it failed:
+        #: requests then fail at once instead of trying the load again each time.
+        self.engine_failure: str | None = None
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -81,6 +84,8 @@ class Runtime:
     def engine(self) -> Any:
         """The process's batching engine, loaded on first use (never in the web process)."""
         with self._engine_lock:
+            if self.engine_failure is not None:
+                raise ModelUnavailable(self.engine_failure)
             if self._engine is None:
                 s = self.settings
                 if s.model_backend == "openai":
@@ -113,6 +118,10 @@ class Runtime:
         log.info("using the OpenAI-compatible server at %s", s.openai_base_url)
         engine.load()
         return engine
+
+
+class ModelUnavailable(RuntimeError):
+    """The model failed to load; the message says why and what to do."""
 
 
 _runtime: Runtime | None = None

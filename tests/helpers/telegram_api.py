@@ -8,6 +8,13 @@ Our real code (python-telegram-bot's ``Bot`` built with ``base_url=f"{base}/bot"
   (401 Unauthorized, 404 Not Found, 400 "can't parse entities", "message is too long",
   "file is too big", 429 with ``parameters.retry_after`` on demand).
 * ``GET /file/bot<token>/<file_path>`` serves bytes registered with :meth:`add_file`.
+* ``getUpdates`` serves updates queued with :meth:`add_update` as Telegram does: an update is
+  confirmed (forgotten) once getUpdates is called with a higher ``offset``; a long poll waits up
+  to ``timeout`` seconds (at most :attr:`TelegramStandIn.max_poll_wait`) for one to arrive;
+  ``allowed_updates`` filters by update type and is remembered between calls; while a webhook
+  is set it answers 409 Conflict. ``deleteWebhook`` removes it (and with
+  ``drop_pending_updates`` the queue). :attr:`TelegramStandIn.delivered` lists every update id
+  handed out, in order.
 
 Every call is recorded (:attr:`TelegramStandIn.calls`, once answered; :meth:`in_flight` counts
 those still held by :meth:`set_delay`) and checked against the official
@@ -197,6 +204,14 @@ class TelegramStandIn(LoopbackStandIn):
         self.calls: list[Call] = []
         self.webhook_url = ""
         self._files: dict[str, dict] = {}
+        #: Updates not confirmed yet, oldest first (getUpdates).
+        self._updates: list[dict] = []
+        self._next_update_id = 700_000_001
+        self._allowed_updates: list[str] | None = None
+        #: Every update id getUpdates handed out, in order (repeats show as repeats).
+        self.delivered: list[int] = []
+        #: The longest a long poll is held here, whatever ``timeout`` it asked for.
+        self.max_poll_wait = 2.0
         self._message_ids = itertools.count(1)
 
     # ------------------------------------------------------------- test controls
@@ -213,6 +228,30 @@ class TelegramStandIn(LoopbackStandIn):
                 "file_path": file_path or f"documents/{file_id}",
                 "content": content,
             }
+
+    def add_update(self, update: dict) -> int:
+        """Queue an update for getUpdates (its ``update_id`` set if absent); returns the id."""
+        with self._cond:
+            if "update_id" not in update:
+                update = {"update_id": self._next_update_id, **update}
+            self._next_update_id = max(self._next_update_id, update["update_id"]) + 1
+            self._updates.append(update)
+            self._cond.notify_all()
+            return int(update["update_id"])
+
+    def pending_updates(self) -> list[int]:
+        """Ids of the queued updates not confirmed yet."""
+        with self._cond:
+            return [u["update_id"] for u in self._updates]
+
+    def reset(self) -> None:
+        super().reset()
+        with self._cond:
+            self._updates.clear()
+            self.delivered.clear()
+            self._allowed_updates = None
+            self.webhook_url = ""
+            self.max_poll_wait = 2.0
 
     def fail_next(self, method: str, status: int = 429, retry_after: int | None = 1,
                   description: str | None = None, times: int = 1) -> None:
@@ -299,6 +338,8 @@ class TelegramStandIn(LoopbackStandIn):
             return 200, {"ok": True, "result": self._result(method, params)}
         except _Refused as refused:
             return 400, _error(400, f"Bad Request: {refused}")
+        except _Conflict as conflict:
+            return 409, _error(409, str(conflict))
 
     def _check_fields(self, method: str, params: dict) -> list[str]:
         """Record spec errors for this call's fields; return the required ones missing."""
@@ -340,8 +381,13 @@ class TelegramStandIn(LoopbackStandIn):
             self.webhook_url = url
             return True
         if method == "deleteWebhook":
-            self.webhook_url = ""
+            with self._cond:
+                self.webhook_url = ""
+                if str(params.get("drop_pending_updates", "")).lower() == "true":
+                    self._updates.clear()
             return True
+        if method == "getUpdates":
+            return self._get_updates(params)
         if method == "getWebhookInfo":
             return {"url": self.webhook_url, "has_custom_certificate": False,
                     "pending_update_count": 0}
@@ -351,6 +397,35 @@ class TelegramStandIn(LoopbackStandIn):
         if returns[0].startswith("Array of"):
             return []
         return True
+
+    def _get_updates(self, params: dict) -> list[dict]:
+        if self.webhook_url:
+            raise _Conflict("Conflict: can't use getUpdates method while webhook is active; "
+                            "use deleteWebhook to delete the webhook first")
+        allowed = params.get("allowed_updates")
+        if isinstance(allowed, str):
+            allowed = json.loads(allowed)
+        limit = min(max(int(params.get("limit") or 100), 1), 100)
+        wait = min(float(params.get("timeout") or 0), self.max_poll_wait)
+        deadline = time.monotonic() + wait
+        with self._cond:
+            if allowed is not None:
+                self._allowed_updates = list(allowed) or None
+            if params.get("offset") is not None:
+                offset = int(params["offset"])
+                self._updates = [u for u in self._updates if u["update_id"] >= offset]
+
+            def ready() -> list[dict]:
+                kinds = self._allowed_updates
+                return [u for u in self._updates
+                        if kinds is None or any(k in u for k in kinds)][:limit]
+
+            found = ready()
+            while not found and time.monotonic() < deadline and not self.webhook_url:
+                self._cond.wait(max(deadline - time.monotonic(), 0.0))
+                found = ready()
+            self.delivered.extend(u["update_id"] for u in found)
+            return found
 
     def _check_text(self, method: str, params: dict) -> None:
         raw = params.get("text")
@@ -394,6 +469,10 @@ class TelegramStandIn(LoopbackStandIn):
 
 class _Refused(Exception):
     """Telegram answered 400 "Bad Request: <message>"."""
+
+
+class _Conflict(Exception):
+    """Telegram answered 409 (getUpdates while a webhook is set)."""
 
 
 def _error(status: int, description: str) -> dict:

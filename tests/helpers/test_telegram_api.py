@@ -268,3 +268,46 @@ def test_in_flight_and_releasing_a_delay(api):
     api.set_delay("getMe", 0.0)  # releases the held request
     worker.join(timeout=5)
     assert api.in_flight("getMe") == 0 and api.calls_to("getMe")[0].status == 200
+
+
+def test_get_updates_confirms_by_offset_and_filters_by_type(api):
+    first = api.add_update({"message": {"message_id": 1, "date": 0, "text": "a",
+                                        "chat": {"id": 5, "type": "private"}}})
+    api.add_update({"edited_message": {"message_id": 1, "date": 0, "text": "b",
+                                       "chat": {"id": 5, "type": "private"}}})
+    third = api.add_update({"message": {"message_id": 2, "date": 0, "text": "c",
+                                        "chat": {"id": 5, "type": "private"}}})
+    url = f"{api.base_url}/bot{TOKEN}/getUpdates"
+    got = httpx.post(url, json={"allowed_updates": ["message"], "timeout": 0}).json()["result"]
+    assert [u["update_id"] for u in got] == [first, third]
+    # Not confirmed yet: asked again (allowed_updates remembered), the same come back.
+    again = httpx.post(url, json={"timeout": 0}).json()["result"]
+    assert [u["update_id"] for u in again] == [first, third]
+    httpx.post(url, json={"offset": third + 1, "timeout": 0})
+    assert api.pending_updates() == []
+    assert api.delivered == [first, third, first, third]
+    assert api.spec_errors == []
+
+
+def test_get_updates_long_poll_waits_for_an_update(api):
+    api.max_poll_wait = 5.0
+    url = f"{api.base_url}/bot{TOKEN}/getUpdates"
+    threading.Timer(0.5, lambda: api.add_update({"message": {"text": "late"}})).start()
+    started = time.monotonic()
+    got = httpx.post(url, json={"timeout": 4}, timeout=10).json()["result"]
+    assert len(got) == 1 and 0.4 < time.monotonic() - started < 3.0
+    started = time.monotonic()
+    assert httpx.post(url, json={"offset": got[0]["update_id"] + 1, "timeout": 1},
+                      timeout=10).json()["result"] == []
+    assert time.monotonic() - started >= 0.9
+
+
+def test_get_updates_conflicts_with_a_webhook_until_it_is_deleted(api):
+    run_bot(api, lambda bot: bot.set_webhook("https://example.org/hook"))
+    api.add_update({"message": {"text": "x"}})
+    answer = httpx.post(f"{api.base_url}/bot{TOKEN}/getUpdates", json={"timeout": 0})
+    assert answer.status_code == 409 and "webhook is active" in answer.json()["description"]
+    assert run_bot(api, lambda bot: bot.delete_webhook(drop_pending_updates=True)) is True
+    assert api.pending_updates() == []
+    assert httpx.post(f"{api.base_url}/bot{TOKEN}/getUpdates",
+                      json={"timeout": 0}).json()["result"] == []

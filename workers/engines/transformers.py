@@ -206,7 +206,8 @@ class TransformersEngine(BaseEngine):
             except EngineError:
                 raise
             except Exception as exc:
-                logger.exception("loading %s failed", self.model_id)
+                # The worker explains the failure in one paragraph; the traceback is for DEBUG.
+                logger.debug("loading %s failed", self.model_id, exc_info=True)
                 raise EngineError(f"cannot load {self.model_id}: {type(exc).__name__}: {exc}") from exc
             logger.info(
                 "loaded %s on %s (%s, attention %s) in %.1fs",

@@ -1,0 +1,103 @@
+"""`sealion-bot chat`: a conversation in the terminal, through the same pipeline as Telegram.
+
+Each line is a message for the console adapter's conversation (`adapters.local.ConsoleAdapter`,
+one conversation per `--conversation` name): it is accepted like a webhook message (dedupe,
+pending list, queue), a worker answers it, and the reply comes back through the conversation's
+outbox. `/reset`, `/lang xx` and `/help` are the bot's own commands; `/image PATH [caption]`
+sends a photo from a file; `/quit` (or end of input) leaves.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from adapters.local import ConsoleAdapter, LocalImage, LocalMailbox, LocalMessage
+from bot.intake import Intake
+from bot.settings import Settings
+
+PROMPT = "you> "
+BOT = "sealion> "
+IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
+               ".webp": "image/webp", ".gif": "image/gif", ".bmp": "image/bmp"}
+
+
+class ConsoleChat:
+    """One terminal conversation; `say` prints, `lines` are what the person types."""
+
+    def __init__(self, settings: Settings, conversation: str, say: Callable[[str], None], *,
+                 intake: Intake | None = None, timeout: float = 300.0) -> None:
+        self.settings = settings
+        self.intake = intake or Intake(settings)
+        self.mailbox = LocalMailbox(self.intake.redis,
+                                    upload_ttl=max(settings.turn_timeout_seconds * 4, 3600),
+                                    outbox_ttl=settings.history_ttl_seconds)
+        self.adapter = ConsoleAdapter(settings, self.mailbox)
+        self.key = self.adapter.key(conversation)
+        self.say = say
+        self.timeout = timeout
+        self.language: str | None = None
+
+    def run(self, lines: Iterable[str], prompt: Callable[[], None] | None = None) -> None:
+        if prompt:
+            prompt()
+        for raw in lines:
+            line = raw.rstrip("\r\n").strip()
+            if line in ("/quit", "/exit"):
+                return
+            if line:
+                self.send_line(line)
+            if prompt:
+                prompt()
+
+    def send_line(self, line: str) -> bool:
+        """Send one typed line and print the answer; False when none came in time."""
+        images: tuple[LocalImage, ...] = ()
+        text = line
+        if line == "/image" or line.startswith("/image "):
+            parts = line.split(maxsplit=2)
+            if len(parts) < 2:
+                self.say("usage: /image PATH [caption]")
+                return False
+            image = self._upload(Path(parts[1]).expanduser())
+            if image is None:
+                return False
+            images, text = (image,), parts[2] if len(parts) > 2 else ""
+        message = LocalMessage(chat=self.key.chat_id, text=text, images=images)
+        cursor = self.mailbox.last_id(self.key)
+        self.intake.accept([self.adapter.inbound(message)])
+        return self._wait_for_reply(message.event_id, cursor)
+
+    def _upload(self, path: Path) -> LocalImage | None:
+        if not path.is_file():
+            self.say(f"no such file: {path}")
+            return None
+        size = path.stat().st_size
+        if size > self.settings.max_download_bytes:
+            self.say(f"{path} is over MAX_DOWNLOAD_BYTES ({self.settings.max_download_bytes})")
+            return None
+        upload_id = self.mailbox.upload(path.read_bytes())
+        return LocalImage(ref=upload_id, mime_type=IMAGE_TYPES.get(path.suffix.lower()),
+                          size=size)
+
+    def _wait_for_reply(self, message_id: str, cursor: str) -> bool:
+        deadline = time.monotonic() + self.timeout
+        while (left := deadline - time.monotonic()) > 0:
+            events = self.mailbox.read(self.key, cursor, block_ms=int(min(left, 5.0) * 1000))
+            for event_id, event in events:
+                cursor = event_id
+                if event.get("type") == "message":
+                    self.say(BOT + event.get("text", ""))
+                elif event.get("type") == "end" and event.get("in_reply_to") == message_id:
+                    language = event.get("language")
+                    if language and language != self.language:
+                        self.language = language
+                        self.say(f"[reply language: {language}]")
+                    return True
+        self.say(f"(no answer within {self.timeout:.0f}s: is a worker running? "
+                 "GET /readyz says why not)")
+        return False
+
+    def close(self) -> None:
+        self.intake.close()

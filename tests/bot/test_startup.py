@@ -1,0 +1,133 @@
+"""The startup summary and the paragraph for a model that cannot load: `sealion-bot dev` run for
+real with nothing configured (offline, so the default model cannot be fetched), and the
+explanations of real load failures."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.embedded_redis import free_port
+from bot.settings import Settings
+from bot.startup import explain_model_failure, summary
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bare_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a fresh machine: no platform, no Redis, no model settings, offline."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TELEGRAM_", "LINE_", "WHATSAPP_", "MODEL_", "OPENAI_",
+                                "ADMIN_", "REDIS_", "DATABASE_", "WEB_CHAT", "LOG_"))}
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HOME=str(tmp_path / "hf"),
+               PYTHONPATH=str(ROOT), **extra)
+    return env
+
+
+def test_summary_with_nothing_configured_says_what_turns_things_on():
+    settings = Settings(_env_file=None, redis_url=None, telegram_bot_token=None,
+                        line_channel_secret=None, line_channel_access_token=None,
+                        whatsapp_access_token=None, admin_password=None,
+                        database_url="postgresql+psycopg://bot:s3cret-pw@db:5432/log")
+    text = summary(settings, "dev", host="127.0.0.1", port=8080, web_chat=True)
+    assert "telegram   off — set TELEGRAM_BOT_TOKEN" in text
+    assert "TELEGRAM_POLLING=true" in text
+    assert "line       off — set LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN" in text
+    assert "WHATSAPP_PHONE_NUMBER_ID" in text
+    assert "http://127.0.0.1:8080/chat" in text
+    assert "sealion-bot chat" in text
+    assert "transformers, aisingapore/Qwen-SEA-LION-v4-4B-VL — loading" in text
+    assert "admin      off — set ADMIN_PASSWORD" in text
+    assert "s3cret-pw" not in text and "postgresql+psycopg://bot:***@db:5432/log" in text
+
+
+def test_summary_of_a_configured_api():
+    settings = Settings(_env_file=None, telegram_bot_token="123:abc", telegram_polling=True,
+                        admin_password="a-long-enough-password", model_backend="openai",
+                        openai_base_url="https://api.sea-lion.ai/v1",
+                        openai_model="aisingapore/Gemma-SEA-LION-v3-9B-IT")
+    text = summary(settings, "api", host="0.0.0.0", port=9000)
+    assert "telegram   on, polling" in text
+    assert "web chat   off — set WEB_CHAT=true" in text
+    assert "openai-compatible server https://api.sea-lion.ai/v1" in text
+    assert "aisingapore/Gemma-SEA-LION-v3-9B-IT" in text
+    assert "http://127.0.0.1:9000/admin" in text
+
+
+def test_a_missing_folder_is_explained(tmp_path):
+    pytest.importorskip("transformers")
+    from workers.engines.transformers import TransformersEngine
+
+    folder = tmp_path / "no-such-checkpoint"
+    settings = Settings(_env_file=None, model_id=str(folder))
+    with pytest.raises(Exception) as caught:
+        TransformersEngine(str(folder), None, device="cpu").load()
+    text = explain_model_failure(settings, caught.value)
+    assert f"MODEL_ID={folder}" in text
+    assert f"There is no folder {folder}" in text
+    assert "MODEL_BACKEND=openai" in text and "https://api.sea-lion.ai/v1" in text
+    assert "\n" not in text  # one paragraph
+
+
+def test_an_unreachable_model_server_is_explained():
+    pytest.importorskip("openai")
+    from workers.engines.openai import OpenAIEngine
+
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    settings = Settings(_env_file=None, model_backend="openai", openai_base_url=url)
+    with pytest.raises(Exception) as caught:
+        OpenAIEngine(url, "sea-lion", None, timeout=3).load()
+    text = explain_model_failure(settings, caught.value)
+    assert f"the OpenAI-compatible server at {url}" in text
+    assert "GET /v1/models" in text
+
+
+def test_dev_with_nothing_configured_prints_the_summary_and_why_there_is_no_model(tmp_path):
+    port = free_port()
+    log_path = tmp_path / "dev.log"
+    with open(log_path, "wb") as log:
+        dev = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "dev", "--port", str(port), "--concurrency", "2"],
+            cwd=tmp_path, env=bare_env(tmp_path), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    try:
+        ready = None
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline and dev.poll() is None:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+                if ready.status_code == 503 and ready.json().get("reason"):
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        output = log_path.read_text(errors="replace")
+        assert ready is not None and ready.status_code == 503, output[-3000:]
+        body = ready.json()
+        assert body["model"] == ["failed"]
+        assert "MODEL_ID=aisingapore/Qwen-SEA-LION-v4-4B-VL" in body["reason"]
+        assert "offline" in body["reason"]
+        assert httpx.get(f"http://127.0.0.1:{port}/chat", timeout=5).status_code == 200
+    finally:
+        if dev.poll() is None:
+            os.killpg(dev.pid, signal.SIGINT)
+            try:
+                dev.wait(40)
+            except subprocess.TimeoutExpired:
+                os.killpg(dev.pid, signal.SIGKILL)
+                dev.wait(10)
+    output = log_path.read_text(errors="replace")
+    assert "sealion-bot dev" in output
+    assert "telegram   off — set TELEGRAM_BOT_TOKEN" in output
+    assert f"web chat   http://127.0.0.1:{port}/chat" in output
+    assert "admin      off — set ADMIN_PASSWORD" in output
+    assert "The model could not be loaded" in output
+    assert "point MODEL_ID at a local checkpoint folder" in output
+    assert "Traceback" not in output, output[-3000:]

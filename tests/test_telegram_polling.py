@@ -1,0 +1,120 @@
+"""Telegram long polling, end to end: `sealion-bot poll` (a real process) -> getUpdates on the
+stand-in -> the webhook's accept path -> real Redis and worker -> tiny model -> sendMessage."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import new_chat_id
+from tests.helpers.updates import text_update
+from tests.helpers.waiting import sent_to, wait_replies, wait_until
+
+
+class Poller:
+    """`sealion-bot poll` in its own process group, so a test can SIGKILL it."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "poll"], env=env, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture()
+def poller(qwen_service, tmp_path) -> Iterator:
+    started: list[Poller] = []
+    env = {**qwen_service.env, "TELEGRAM_POLLING_TIMEOUT_SECONDS": "2"}
+
+    def start() -> Poller:
+        started.append(Poller(env, tmp_path / f"poller-{len(started)}.log"))
+        return started[-1]
+
+    yield start
+    for p in started:
+        p.kill()
+
+
+def test_polled_updates_are_answered_once(poller, telegram):
+    chats = [new_chat_id() for _ in range(3)]
+    for chat in chats:
+        telegram.add_update(text_update(chat, "Halo, apa kabar? Boleh minta tolong?"))
+    edited = text_update(new_chat_id(), "edited")
+    edited["edited_message"] = edited.pop("message")
+    edited_id = telegram.add_update(edited)
+    poller()
+
+    for chat in chats:
+        wait_replies(telegram, chat, 1)
+    methods = [c.method for c in telegram.calls if c.method in ("deleteWebhook", "getUpdates")]
+    assert methods[0] == "deleteWebhook", methods
+    first = telegram.calls_to("getUpdates")[0]
+    assert first.params["allowed_updates"] == ["message"]
+    assert int(first.params["timeout"]) == 2
+    # Confirmed: the next getUpdates carried an offset past every accepted update.
+    wait_until(lambda: telegram.pending_updates() in ([], [edited_id]), 10, "updates confirmed")
+    assert edited_id not in telegram.delivered  # allowed_updates kept it away
+
+
+def test_restart_mid_stream_neither_loses_nor_repeats(poller, telegram):
+    first = [new_chat_id() for _ in range(12)]
+    for chat in first:
+        telegram.add_update(text_update(chat, "Selamat pagi! Cuaca hari ini bagaimana?"))
+    one = poller()
+    wait_until(lambda: telegram.delivered, 60, "a batch handed to the poller")
+    one.kill()  # SIGKILL while it accepts the batch (or just after)
+    later = [new_chat_id() for _ in range(3)]
+    for chat in later:
+        telegram.add_update(text_update(chat, "Sawasdee khrap, chuay noi dai mai?"))
+    poller()
+
+    for chat in first + later:
+        wait_until(lambda chat=chat: sent_to(telegram, chat), 90, f"a reply to {chat}")
+    time.sleep(2.0)
+    counts = {chat: len(sent_to(telegram, chat)) for chat in first + later}
+    assert set(counts.values()) == {1}, counts
+
+
+def test_conflict_while_a_webhook_is_set_is_handled(poller, telegram):
+    telegram.webhook_url = "https://bot.example.org/webhooks/telegram"
+    telegram.fail_next("getUpdates", 502, retry_after=None, times=2)  # a flaky network first
+    p = poller()
+    chat = new_chat_id()
+    telegram.add_update(text_update(chat, "Xin chào, bạn khỏe không?"))
+    wait_replies(telegram, chat, 1, timeout=90)
+    assert telegram.webhook_url == ""
+
+    # Someone sets a webhook while we poll: Telegram answers 409 until it is deleted again.
+    telegram.webhook_url = "https://bot.example.org/webhooks/telegram"
+    wait_until(lambda: any(c.status == 409 for c in telegram.calls_to("getUpdates")), 30,
+               "a 409 from getUpdates")
+    again = new_chat_id()
+    telegram.add_update(text_update(again, "Magandang umaga! Kumusta ka?"))
+    wait_replies(telegram, again, 1, timeout=60)
+    assert len(telegram.calls_to("deleteWebhook")) >= 2
+    assert "409" not in p.log() or "webhook was set" in p.log()
+
+
+def test_ctrl_c_stops_cleanly(poller, telegram):
+    p = poller()
+    telegram.wait_for("getUpdates", 1, timeout=60)
+    p.process.send_signal(signal.SIGINT)
+    assert p.process.wait(15) == 0, p.log()
+    assert "polling stopped" in p.log()
+    assert "Traceback" not in p.log()
