@@ -20,6 +20,16 @@ def _logging(settings: Settings, text: bool | None = None) -> None:
     configure_logging(settings, text=text)
 
 
+def _check_listen(settings: Settings, host: str) -> None:
+    """No unsigned Telegram webhook beyond this machine; on loopback, a warning."""
+    try:
+        warning = settings.check_listen_address(host)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if warning:
+        logging.getLogger("sealion").warning(warning)
+
+
 #: Seconds the API waits for requests in flight when asked to stop.
 GRACEFUL_SECONDS = 25
 
@@ -49,6 +59,7 @@ def dev(host: str, port: int, concurrency: int) -> None:
     # A person watches `dev` in a terminal: text lines unless LOG_FORMAT says otherwise.
     _logging(settings, text=None if "log_format" in settings.model_fields_set else True)
     log = logging.getLogger("sealion.dev")
+    _check_listen(settings, host)
     from storage.log import redact_url, upgrade_database
 
     upgrade_database(settings.database_url)
@@ -85,7 +96,8 @@ def dev(host: str, port: int, concurrency: int) -> None:
         from bot.app import create_app
 
         uvicorn.run(create_app(get_settings()), host=host, port=port, log_config=None,
-                    timeout_graceful_shutdown=GRACEFUL_SECONDS)
+                    timeout_graceful_shutdown=GRACEFUL_SECONDS,
+                    forwarded_allow_ips=settings.forwarded_allow_ips)
     finally:
         if polling is not None:
             polling[1].set()
@@ -112,12 +124,15 @@ def api(host: str, port: int, processes: int) -> None:
 
     settings = get_settings()
     _logging(settings)
+    _check_listen(settings, host)
     from bot.startup import summary
 
     click.echo(summary(settings, "api", host=host, port=port))
     # On SIGTERM uvicorn stops accepting, lets requests in flight finish, then exits.
+    # X-Forwarded-For/-Proto are believed from FORWARDED_ALLOW_IPS only (the reverse proxy).
     uvicorn.run("bot.app:create_app", factory=True, host=host, port=port, workers=processes,
-                log_config=None, timeout_graceful_shutdown=GRACEFUL_SECONDS)
+                log_config=None, timeout_graceful_shutdown=GRACEFUL_SECONDS,
+                proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips)
 
 
 @main.command()

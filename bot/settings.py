@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     #: Largest request body of every other route (the admin forms).
     max_form_body_bytes: int = Field(default=16 * 1024, ge=1024)
     #: Addresses whose X-Forwarded-For / X-Forwarded-Proto uvicorn believes (the reverse
-    #: proxy's): comma-separated IPs or networks, or "*" for any.
+    #: proxy's): comma-separated IPs or networks, or "*" for any; empty means 127.0.0.1.
     forwarded_allow_ips: str = "127.0.0.1"
     #: /metrics answers only with `Authorization: Bearer METRICS_TOKEN`; unset, only to a
     #: client on this machine that came through no proxy.
@@ -204,6 +204,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
+        if not self.forwarded_allow_ips.strip():
+            self.forwarded_allow_ips = "127.0.0.1"
         if self.celery_visibility_timeout <= self.celery_task_time_limit:
             raise ValueError(
                 "CELERY_VISIBILITY_TIMEOUT must be above CELERY_TASK_TIME_LIMIT, or a slow task "

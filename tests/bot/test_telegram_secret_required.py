@@ -1,0 +1,67 @@
+"""Telegram's webhook secret is required whenever Telegram is on and the API listens beyond
+this machine (issue 12, hole 11): the real `sealion-bot api` process refuses to start; on
+127.0.0.1 it starts, says so, and still checks the secret once one is set."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from bot.settings import Settings
+from tests.helpers.api_process import ROOT, ApiProcess, free_port
+
+TOKEN = "7000001:AAtest-token-for-the-listen-test"
+
+
+def env(**extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "REDIS_"))}
+    return {**base, "PYTHONPATH": str(ROOT), "ENVIRONMENT": "development",
+            "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9",
+            "REDIS_URL": "redis://127.0.0.1:9/0", **extra}
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_the_api_refuses_to_listen_publicly_without_the_secret(tmp_path, host):
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "api", "--host", host, "--port", str(free_port())],
+        cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "TELEGRAM_WEBHOOK_SECRET is required" in result.stderr + result.stdout
+
+
+def test_on_loopback_it_starts_with_a_warning(tmp_path):
+    api = ApiProcess({**env(), "DATA_DIR": str(tmp_path)}, tmp_path / "api.log").start()
+    try:
+        assert "TELEGRAM_WEBHOOK_SECRET is not set" in api.log()
+        # Unsigned updates are accepted only here (the route answers, 200 or 400, never 401).
+        response = httpx.post(f"{api.base_url}/webhooks/telegram", json={"update_id": 1})
+        assert response.status_code == 200
+    finally:
+        api.stop()
+
+
+def test_with_the_secret_it_listens_anywhere_and_checks_it():
+    settings = Settings(_env_file=None, telegram_bot_token=TOKEN,
+                        telegram_webhook_secret="s" * 24)
+    assert settings.check_listen_address("0.0.0.0") is None
+
+
+@pytest.mark.parametrize("host,public", [("127.0.0.1", False), ("localhost", False),
+                                         ("::1", False), ("127.0.0.2", False),
+                                         ("0.0.0.0", True), ("::", True), ("10.0.0.5", True),
+                                         ("bot.example.org", True)])
+def test_what_counts_as_beyond_this_machine(host, public):
+    settings = Settings(_env_file=None, telegram_bot_token=TOKEN)
+    if public:
+        with pytest.raises(ValueError, match="TELEGRAM_WEBHOOK_SECRET is required"):
+            settings.check_listen_address(host)
+    else:
+        assert "not set" in (settings.check_listen_address(host) or "")
+
+
+def test_without_telegram_nothing_is_required():
+    assert Settings(_env_file=None).check_listen_address("0.0.0.0") is None
