@@ -1,13 +1,21 @@
 """Logging for every process: JSON lines (or text for `sealion-bot dev`), secrets redacted.
 
 Message text never goes to INFO: the pipeline logs ids (conversation, turn, message), counts and
-timings. Libraries that log request URLs (httpx puts the Telegram token in its URLs) are kept at
-WARNING, and every record passes through `RedactSecrets` whatever its level.
+timings. Conversations appear under a pseudonym (`ConversationKey.log_id()`: a keyed hash,
+stable within a deployment, so one conversation can be followed without a phone number or
+account id in the logs). Libraries that log request URLs (httpx puts the Telegram token in its
+URLs) are kept at WARNING; uvicorn's access log loses query strings (admin searches, person ids,
+the WhatsApp verify token); and every record passes through `RedactSecrets` whatever its level,
+its message, exception text and extra fields alike.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import secrets
+from typing import Any
 
 from pydantic import SecretStr
 from pythonjsonlogger.json import JsonFormatter
@@ -21,9 +29,32 @@ _QUIET = ("httpx", "httpcore", "telegram", "urllib3", "aiohttp.access", "celery.
 _PAYLOAD_FIELDS = ("args", "kwargs", "return_value")
 
 
+#: Attributes every LogRecord has; anything else on a record came as `extra=`.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message", "asctime", "taskName"}
+#: Until configure_logging runs: a key of this process alone.
+_log_id_key = secrets.token_bytes(32)
+
+
+def log_id_key(settings: Settings) -> bytes:
+    """LOG_ID_KEY, or a key derived from the platform secrets every process of a deployment
+    shares (so API and workers name a conversation alike, across restarts)."""
+    if settings.log_id_key and settings.log_id_key.get_secret_value():
+        return settings.log_id_key.get_secret_value().encode()
+    material = [value.get_secret_value() for value in (
+        settings.telegram_bot_token, settings.line_channel_secret, settings.whatsapp_app_secret)
+        if value is not None]
+    return hashlib.sha256("\0".join(["sealion-bot log ids", *material]).encode()).digest()
+
+
+def pseudonym(value: str) -> str:
+    """A short keyed hash of `value` (an account or chat id) for the logs."""
+    return hmac.new(_log_id_key, value.encode(), hashlib.sha256).hexdigest()[:16]
+
+
 class RedactSecrets(logging.Filter):
-    """Replace every configured secret (tokens, passwords) in a record with '***', and hide
-    the task payloads Celery attaches to its records."""
+    """Replace every configured secret (tokens, passwords) in a record with '***' (message,
+    exception text, stack and extra fields), and hide the task payloads Celery attaches."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__()
@@ -32,6 +63,22 @@ class RedactSecrets(logging.Filter):
                                                      for name in type(settings).model_fields)
              if isinstance(value, SecretStr) and len(value.get_secret_value()) >= 6},
             key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _redact_value(self, value: Any, depth: int = 0) -> Any:
+        if isinstance(value, str):
+            return self.redact(value)
+        if depth > 8:
+            return value
+        if isinstance(value, dict):
+            return {k: self._redact_value(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self._redact_value(v, depth + 1) for v in value)
+        return value
 
     def filter(self, record: logging.LogRecord) -> bool:
         data = getattr(record, "data", None)
@@ -42,11 +89,31 @@ class RedactSecrets(logging.Filter):
         if not self._secrets:
             return True
         message = record.getMessage()
-        redacted = message
-        for secret in self._secrets:
-            redacted = redacted.replace(secret, "***")
+        redacted = self.redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
+        if record.exc_info:
+            # Formatted once here, redacted, and kept as text: formatters print exc_text.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        for name, value in list(vars(record).items()):
+            if name not in _STANDARD:
+                setattr(record, name, self._redact_value(value))
+        return True
+
+
+class AccessLogWithoutQuery(logging.Filter):
+    """uvicorn's access log without query strings: admin searches (`q=`), person ids
+    (`user_id=`) and the WhatsApp verify token live there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
         return True
 
 
@@ -61,6 +128,11 @@ def configure_logging(settings: Settings, *, text: bool | None = None) -> None:
             "%(asctime)s %(levelname)s %(name)s %(message)s",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
     handler.addFilter(RedactSecrets(settings))
+    global _log_id_key
+    _log_id_key = log_id_key(settings)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, AccessLogWithoutQuery) for f in access.filters):
+        access.addFilter(AccessLogWithoutQuery())
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(settings.log_level.upper())

@@ -49,6 +49,13 @@ class ConversationKey(_Frozen):
         """A stable, readable string form, used as the Redis key prefix."""
         return f"{self.platform.value}:{self.bot_id}:{self.chat_id}:{self.user_id}"
 
+    def log_id(self) -> str:
+        """How logs name this conversation: the platform and a keyed hash of the rest, stable
+        within a deployment (bot.logs.pseudonym), never a phone number or account id."""
+        from bot.logs import pseudonym
+
+        return f"{self.platform.value}:{pseudonym(self.as_path())}"
+
 
 class AttachmentKind(enum.StrEnum):
     IMAGE = "image"

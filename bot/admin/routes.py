@@ -32,6 +32,7 @@ from bot.admin.security import (
     SessionCodec,
     csrf_ok,
 )
+from bot.logs import pseudonym
 from bot.messages import ConversationKey, Platform
 from bot.settings import Settings
 from storage.history import RedisHistory
@@ -393,7 +394,7 @@ def delete_person(request: Request, session: PageSession, platform: str = Form(.
                   key=lambda k: k.as_path())
     removed = forget_in_redis(state, keys)
     log.warning("admin deleted the data of %s user %s: %d message(s), %d Redis key(s)",
-                chosen.value, user_id, deleted.messages, removed)
+                chosen.value, pseudonym(user_id), deleted.messages, removed)
     target = "/admin?" + _query(deleted=f"{chosen.value}:{user_id}", messages=deleted.messages,
                                 keys=removed)
     return RedirectResponse(target, status_code=303)

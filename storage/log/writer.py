@@ -130,7 +130,7 @@ class LogWriter(LogDatabase):
             self._record_turn(record)
             return True
         except Exception:
-            log.exception("conversation log: turn of %s not recorded", record.key.as_path())
+            log.exception("conversation log: turn of %s not recorded", record.key.log_id())
             return False
 
     def _record_turn(self, record: TurnRecord) -> None:
