@@ -13,15 +13,9 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.language import choose_reply_language
+from bot.languages import LANGUAGE_NAMES, SUPPORTED_LANGUAGES, normalise_language
 from bot.messages import Attachment, ConversationKey, InboundMessage, MessageKind
-from bot.texts import (
-    LANGUAGE_NAMES,
-    REPLY_INSTRUCTION,
-    SUPPORTED_LANGUAGES,
-    Text,
-    normalise_language,
-    text,
-)
+from bot.texts import REPLY_INSTRUCTION, Text, text
 
 
 class Command(StrEnum):

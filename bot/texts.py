@@ -19,6 +19,8 @@ from __future__ import annotations
 import enum
 from typing import Any
 
+from bot.languages import resolve_language
+
 
 class Text(enum.StrEnum):
     """The notices the bot writes itself."""
@@ -40,11 +42,6 @@ class Text(enum.StrEnum):
     AUDIO_UNREADABLE = "audio_unreadable"
 
 
-SUPPORTED_LANGUAGES: tuple[str, ...] = (
-    "en", "id", "ms", "tl", "th", "vi", "ta", "my", "km", "lo", "zh",
-)
-DEFAULT_LANGUAGE = "en"
-
 #: The `str.format` fields each text needs; texts not listed take none.
 FIELDS: dict[Text, frozenset[str]] = {
     Text.FILE_TOO_LARGE: frozenset({"limit_mb"}),
@@ -52,31 +49,6 @@ FIELDS: dict[Text, frozenset[str]] = {
     Text.LANG_UNKNOWN: frozenset({"codes"}),
     Text.AUDIO_TOO_LONG: frozenset({"minutes"}),
 }
-
-# Codes that are not ISO 639-1 but name a language we serve (ISO 639-2/3, old codes).
-_ALIASES: dict[str, str] = {
-    "fil": "tl", "tgl": "tl",
-    "in": "id", "ind": "id",
-    "msa": "ms", "may": "ms", "zsm": "ms", "zlm": "ms",
-    "eng": "en", "tha": "th", "vie": "vi", "tam": "ta",
-    "mya": "my", "bur": "my", "khm": "km", "lao": "lo",
-    "zho": "zh", "chi": "zh", "cmn": "zh", "yue": "zh",
-}
-
-LANGUAGE_NAMES: dict[str, str] = {
-    "en": "English",
-    "id": "Bahasa Indonesia",
-    "ms": "Bahasa Melayu",
-    "tl": "Filipino",
-    "th": "ไทย",
-    "vi": "Tiếng Việt",
-    "ta": "தமிழ்",
-    "my": "မြန်မာ",
-    "km": "ខ្មែរ",
-    "lo": "ລາວ",
-    "zh": "中文",
-}
-"""Each language's name written in that language, as a /lang reply shows it."""
 
 REPLY_INSTRUCTION: dict[str, str] = {
     "en": "Always reply in English, the language the user writes in.",
@@ -549,24 +521,6 @@ _TEXTS: dict[str, dict[Text, str]] = {
         Text.AUDIO_UNREADABLE: '抱歉，我无法播放这段音频。可以再发一次吗？',
     },
 }
-
-
-def normalise_language(code: str | None) -> str | None:
-    """The supported language `code` names, or None.
-
-    Region and script subtags are dropped ('pt-BR' -> 'pt', 'zh-Hant' -> 'zh', 'ms_MY' ->
-    'ms'), case is ignored, and a few non-ISO-639-1 codes are mapped ('fil' -> 'tl').
-    """
-    if not code:
-        return None
-    base = code.strip().replace("_", "-").split("-", 1)[0].lower()
-    base = _ALIASES.get(base, base)
-    return base if base in _TEXTS else None
-
-
-def resolve_language(code: str | None) -> str:
-    """Like `normalise_language`, falling back to English for anything unsupported."""
-    return normalise_language(code) or DEFAULT_LANGUAGE
 
 
 def text(key: Text, language: str | None, /, **fields: Any) -> str:

@@ -150,7 +150,7 @@ def test_start_greets_and_reset_clears_history(qwen_service, telegram):
 
 
 def test_lang_command_pins_the_reply_language(qwen_service, telegram):
-    from bot.texts import LANGUAGE_NAMES
+    from bot.languages import LANGUAGE_NAMES
 
     chat = new_chat_id()
     language = redis.Redis.from_url(qwen_service.redis_url)

@@ -69,7 +69,7 @@ def test_clean_reply():
 
 
 def test_lang_pins_and_releases_the_reply_language():
-    from bot.texts import LANGUAGE_NAMES, SUPPORTED_LANGUAGES
+    from bot.languages import LANGUAGE_NAMES, SUPPORTED_LANGUAGES
 
     plan = plan_turn("t", [msg(1, "/lang th"), msg(2, "What should I eat in Bangkok today?")],
                      current_language="en", default_language="en")

@@ -18,9 +18,8 @@ from bot.language import (
     clean,
     detect,
     is_other_language,
-    normalise,
 )
-from bot.texts import SUPPORTED_LANGUAGES
+from bot.languages import SUPPORTED_LANGUAGES
 
 DATA = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "langid"
 
@@ -117,17 +116,6 @@ def test_clean():
         "Hi see it's sama-sama"
     assert clean("ขอบคุณครับ 🙏") == "ขอบคุณครับ"  # Thai vowel marks stay
     assert clean("mail me at a.b@example.com /help") == "mail me at"
-
-
-def test_normalise():
-    assert normalise("en-US") == "en"
-    assert normalise("zh-hant") == "zh"
-    assert normalise("zh_Hans_SG") == "zh"
-    assert normalise("fil") == "tl"
-    assert normalise("in") == "id"
-    assert normalise("ms-MY") == "ms"
-    assert normalise("pt-BR") == "pt"
-    assert normalise("") is None and normalise(None) is None
 
 
 def test_confidence_is_low_for_short_latin_text_and_high_for_sentences():

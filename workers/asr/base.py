@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.texts import normalise_language
+from bot.languages import normalise_language
 from workers.audio import Clip
 
 __all__ = [

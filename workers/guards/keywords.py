@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.texts import normalise_language
+from bot.languages import normalise_language
 from workers.guards.base import BaseGuard, GuardConfigError, GuardRequest, GuardVerdict, clip
 
 __all__ = ["KeywordsGuard", "parse_keywords"]
