@@ -15,6 +15,7 @@ from celery.signals import worker_ready, worker_shutdown
 
 from bot.language import warm_up as warm_up_language
 from bot.startup import explain_model_failure, model_name
+from storage.keys import Queue
 from storage.model_status import ModelStatusBoard
 from workers.runtime import runtime
 
@@ -79,9 +80,9 @@ def _on_ready(sender=None, **_: object) -> None:
     threading.Thread(target=_heartbeat, name="heartbeat", daemon=True).start()
     queues = set(sender.app.amqp.queues.consume_from or {}) if sender is not None else set()
     pool = type(getattr(sender, "pool", None)).__module__ if sender is not None else ""
-    if "inference" in queues and "prefork" not in pool:
+    if Queue.INFERENCE in queues and "prefork" not in pool:
         threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
-    if "io" in queues:
+    if Queue.IO in queues:
         # The language model loads in about half a second: not on the first user's time.
         threading.Thread(target=warm_up_language, name="language", daemon=True).start()
 
