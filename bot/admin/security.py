@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 import threading
@@ -134,7 +135,10 @@ class LoginThrottle:
     `base`, then twice that, and so on up to `maximum` seconds. Attempts made before the wait
     is over are refused without looking at the password. A success clears the address.
 
-    Kept in this process's memory: with several API processes, each keeps its own count."""
+    An IPv6 client counts by its /64 (one subscriber's whole range), so rotating addresses in
+    it gains nothing; behind a reverse proxy the address is the real client's (FORWARDED_ALLOW_IPS),
+    so one stranger's failures never make the admin wait. Kept in this process's memory: with
+    several API processes, each keeps its own count."""
 
     def __init__(self, base: float = 1.0, factor: float = 2.0, maximum: float = 300.0,
                  forget_after: float = 24 * 3600, max_entries: int = 100_000) -> None:
@@ -145,13 +149,26 @@ class LoginThrottle:
         #: client -> (failures, allowed again at, last failure) on the monotonic clock
         self._entries: dict[str, tuple[int, float, float]] = {}
 
+    @staticmethod
+    def bucket(client: str) -> str:
+        """The unit counted: the address, or the /64 of an IPv6 address."""
+        try:
+            address = ipaddress.ip_address(client)
+        except ValueError:
+            return client
+        if address.version == 6:
+            return str(ipaddress.ip_network(f"{address}/64", strict=False))
+        return client
+
     def wait(self, client: str) -> float:
         """Seconds before `client` may try again (0 when it may now)."""
+        client = self.bucket(client)
         with self._lock:
             entry = self._entries.get(client)
         return max(entry[1] - time.monotonic(), 0.0) if entry else 0.0
 
     def failures(self, client: str) -> int:
+        client = self.bucket(client)
         with self._lock:
             entry = self._entries.get(client)
         return entry[0] if entry else 0
@@ -159,6 +176,7 @@ class LoginThrottle:
     def failure(self, client: str) -> float:
         """Count a failed attempt; returns the delay imposed before the next one."""
         now = time.monotonic()
+        client = self.bucket(client)
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 self._prune(now)
@@ -168,6 +186,7 @@ class LoginThrottle:
             return delay
 
     def success(self, client: str) -> None:
+        client = self.bucket(client)
         with self._lock:
             self._entries.pop(client, None)
 

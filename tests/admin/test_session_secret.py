@@ -89,3 +89,10 @@ def test_one_address_failing_never_locks_out_another():
         throttle.failure("203.0.113.7")
     assert throttle.wait("203.0.113.7") > 0
     assert throttle.wait("198.51.100.9") == 0
+
+
+def test_an_ipv6_client_counts_by_its_64():
+    throttle = LoginThrottle(base=60)
+    throttle.failure("2001:db8:1:2::1")
+    assert throttle.wait("2001:db8:1:2:ffff::9") > 0  # same subscriber, another address
+    assert throttle.wait("2001:db8:1:3::1") == 0
