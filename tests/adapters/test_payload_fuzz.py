@@ -176,3 +176,34 @@ def test_nesting_past_the_recursion_limit_is_a_400(client, platform):
     response = client.post(f"/webhooks/{platform}", content=body,
                            headers={"Content-Type": "application/json", **sign(platform, body)})
     assert response.status_code == 400, response.text
+
+
+def _set(document: dict, path: tuple, value: Any) -> dict:
+    document = copy.deepcopy(document)
+    return mutate(document, path, "replace", value)
+
+
+#: The review's own examples, each a 500 before: (platform, fixture, path, value).
+NAMED = [
+    ("whatsapp", "text", ("entry",), ["a", "b"]),  # a list of strings as `entry`
+    ("whatsapp", "text", ("entry", 0, "changes", 0, "value"), "x"),  # a string for an object
+    ("whatsapp", "text", ("entry", 0, "changes", 0, "value", "messages", 0, "timestamp"),
+     "yesterday"),  # a non-numeric timestamp
+    ("whatsapp", "text", ("entry", 0, "changes", 0, "value", "messages", 0, "id"), 12345),
+    ("line", "text", ("events", 0, "timestamp"), "soon"),
+    ("line", "text", ("events", 0, "message"), "hello"),
+    ("line", "text", ("events", 0, "webhookEventId"), 7),  # a numeric event id
+    ("telegram", "text_private", ("message", "chat"), "x"),
+    ("telegram", "text_private", ("message", "date"), 10**20),
+    ("telegram", "text_private", ("message", "from", "id"), "not a number"),
+    ("telegram", "text_private", ("message", "sticker"), "x"),  # a field we never read
+]
+
+
+@pytest.mark.parametrize("platform,name,path,value", NAMED)
+def test_the_reviews_examples_are_400s(client, platform, name, path, value):
+    document = _set(json.loads((DATA / platform / f"{name}.json").read_text()), path, value)
+    body = encode(document)
+    response = client.post(f"/webhooks/{platform}", content=body,
+                           headers={"Content-Type": "application/json", **sign(platform, body)})
+    assert response.status_code == 400, response.text
