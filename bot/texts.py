@@ -31,6 +31,7 @@ class Text(enum.StrEnum):
     APOLOGY = "apology"
     UNSUPPORTED = "unsupported"
     FILE_TOO_LARGE = "file_too_large"
+    IMAGE_UNREADABLE = "image_unreadable"
     RATE_LIMITED = "rate_limited"
     GUARD_REFUSAL = "guard_refusal"
     BUSY = "busy"
@@ -91,6 +92,9 @@ _TEXTS: dict[str, dict[Text, str]] = {
         Text.FILE_TOO_LARGE: (
             "Sorry, that file is too big for me to read. The limit is {limit_mb} MB."
         ),
+        Text.IMAGE_UNREADABLE: (
+            "Sorry, I couldn't read this image. Could you send it again as a regular photo?"
+        ),
         Text.RATE_LIMITED: (
             "You're sending messages a bit too fast. Please wait a moment and try again."
         ),
@@ -133,6 +137,9 @@ _TEXTS: dict[str, dict[Text, str]] = {
         Text.FILE_TOO_LARGE: (
             "Maaf, file itu terlalu besar untuk saya baca. Batasnya {limit_mb} MB."
         ),
+        Text.IMAGE_UNREADABLE: (
+            "Maaf, saya tidak bisa membaca gambar ini. Coba kirim ulang sebagai foto biasa, ya."
+        ),
         Text.RATE_LIMITED: "Pesanmu datang terlalu cepat. Tunggu sebentar, lalu coba lagi ya.",
         Text.GUARD_REFUSAL: 'Maaf, saya tidak bisa membantu soal itu. Yuk, bicarakan hal lain.',
         Text.BUSY: (
@@ -174,6 +181,9 @@ _TEXTS: dict[str, dict[Text, str]] = {
         ),
         Text.FILE_TOO_LARGE: (
             "Maaf, fail itu terlalu besar untuk saya baca. Had maksimumnya {limit_mb} MB."
+        ),
+        Text.IMAGE_UNREADABLE: (
+            "Maaf, saya tidak dapat membaca imej ini. Sila hantar semula sebagai gambar biasa."
         ),
         Text.RATE_LIMITED: (
             "Anda menghantar mesej terlalu cepat. Sila tunggu sebentar dan cuba lagi."
@@ -224,6 +234,10 @@ _TEXTS: dict[str, dict[Text, str]] = {
             "Pasensya na, masyadong malaki ang file na 'yan para mabasa ko. Hanggang {limit_mb} "
             "MB lang."
         ),
+        Text.IMAGE_UNREADABLE: (
+            "Pasensya na, hindi ko mabasa ang larawang ito. Pakipadala ulit bilang karaniwang "
+            "litrato."
+        ),
         Text.RATE_LIMITED: (
             "Medyo mabilis ang pagpapadala mo ng mensahe. Maghintay ka muna sandali, tapos "
             "subukan ulit."
@@ -269,6 +283,7 @@ _TEXTS: dict[str, dict[Text, str]] = {
             "หรือตำแหน่งที่ตั้งไม่ได้"
         ),
         Text.FILE_TOO_LARGE: "ขออภัย ไฟล์นี้ใหญ่เกินกว่าที่ฉันจะอ่านได้ ขนาดสูงสุดคือ {limit_mb} MB",
+        Text.IMAGE_UNREADABLE: "ขออภัย ฉันอ่านรูปภาพนี้ไม่ได้ ลองส่งมาใหม่เป็นรูปภาพธรรมดานะ",
         Text.RATE_LIMITED: "ส่งข้อความเร็วไปหน่อยนะ รอสักครู่แล้วค่อยลองใหม่",
         Text.GUARD_REFUSAL: 'ขออภัย เรื่องนี้ฉันช่วยไม่ได้ ลองคุยเรื่องอื่นกันนะ',
         Text.BUSY: 'ตอนนี้มีคนส่งข้อความมาหาฉันเยอะมาก เดี๋ยวฉันจะรีบตอบนะ',
@@ -307,6 +322,10 @@ _TEXTS: dict[str, dict[Text, str]] = {
         ),
         Text.FILE_TOO_LARGE: (
             "Xin lỗi, tệp này quá lớn nên mình không đọc được. Dung lượng tối đa là {limit_mb} MB."
+        ),
+        Text.IMAGE_UNREADABLE: (
+            "Xin lỗi, mình không đọc được hình ảnh này. Bạn thử gửi lại dưới dạng ảnh thông "
+            "thường nhé."
         ),
         Text.RATE_LIMITED: "Bạn gửi tin nhắn hơi nhanh đấy. Đợi một chút rồi thử lại nhé.",
         Text.GUARD_REFUSAL: (
@@ -354,6 +373,10 @@ _TEXTS: dict[str, dict[Text, str]] = {
         Text.FILE_TOO_LARGE: (
             "மன்னிக்கவும், இந்தக் கோப்பு மிகப் பெரியதாக இருப்பதால் என்னால் படிக்க முடியவில்லை. அதிகபட்ச அளவு "
             "{limit_mb} MB."
+        ),
+        Text.IMAGE_UNREADABLE: (
+            "மன்னிக்கவும், இந்தப் படத்தை என்னால் படிக்க முடியவில்லை. இதைச் சாதாரணப் புகைப்படமாக "
+            "மீண்டும் அனுப்பிப் பாருங்கள்."
         ),
         Text.RATE_LIMITED: (
             "நீங்கள் மிக வேகமாகச் செய்திகளை அனுப்புகிறீர்கள். சற்று நேரம் காத்திருந்து மீண்டும் முயற்சி செய்யுங்கள்."
@@ -403,6 +426,7 @@ _TEXTS: dict[str, dict[Text, str]] = {
         Text.FILE_TOO_LARGE: (
             "တောင်းပန်ပါတယ်၊ ဒီဖိုင်က ဖတ်ဖို့ အရမ်းကြီးနေပါတယ်။ အများဆုံး {limit_mb} MB အထိပဲ ရပါတယ်။"
         ),
+        Text.IMAGE_UNREADABLE: "တောင်းပန်ပါတယ်၊ ဒီပုံကို ဖတ်လို့မရပါဘူး။ ပုံမှန်ဓာတ်ပုံအဖြစ် ထပ်ပို့ကြည့်ပေးပါ။",
         Text.RATE_LIMITED: "မက်ဆေ့ချ်တွေ နည်းနည်း မြန်လွန်းနေပါတယ်။ ခဏစောင့်ပြီးမှ ထပ်ပို့ပေးပါ။",
         Text.GUARD_REFUSAL: (
             'တောင်းပန်ပါတယ်၊ ဒီကိစ္စမှာ ကူညီပေးလို့ မရပါဘူး။ တခြားအကြောင်း ပြောကြရအောင်။'
@@ -444,6 +468,7 @@ _TEXTS: dict[str, dict[Text, str]] = {
             "ឬទីតាំងបានទេ។"
         ),
         Text.FILE_TOO_LARGE: "សូមអភ័យទោស ឯកសារនេះធំពេក ខ្ញុំមិនអាចអានបានទេ។ ទំហំអតិបរមាគឺ {limit_mb} MB។",
+        Text.IMAGE_UNREADABLE: "សូមអភ័យទោស ខ្ញុំមិនអាចអានរូបភាពនេះបានទេ។ សូមផ្ញើវាម្ដងទៀតជារូបថតធម្មតា។",
         Text.RATE_LIMITED: "អ្នកផ្ញើសារលឿនពេកបន្តិចហើយ។ សូមរង់ចាំមួយភ្លែត រួចសាកល្បងម្ដងទៀត។",
         Text.GUARD_REFUSAL: 'សូមអភ័យទោស ខ្ញុំមិនអាចជួយរឿងនេះបានទេ។ តោះនិយាយអំពីរឿងផ្សេងវិញ។',
         Text.BUSY: 'ឥឡូវនេះមានមនុស្សច្រើនកំពុងផ្ញើសារមកខ្ញុំ។ ខ្ញុំនឹងឆ្លើយអ្នកឆាប់ៗនេះ។',
@@ -477,6 +502,7 @@ _TEXTS: dict[str, dict[Text, str]] = {
             "ສະຖານທີ່ບໍ່ໄດ້."
         ),
         Text.FILE_TOO_LARGE: "ຂໍອະໄພ, ໄຟລ໌ນີ້ໃຫຍ່ເກີນໄປ ຂ້ອຍອ່ານບໍ່ໄດ້. ຂະໜາດສູງສຸດແມ່ນ {limit_mb} MB.",
+        Text.IMAGE_UNREADABLE: "ຂໍອະໄພ, ຂ້ອຍອ່ານຮູບນີ້ບໍ່ໄດ້. ກະລຸນາສົ່ງມາໃໝ່ເປັນຮູບພາບທຳມະດາ.",
         Text.RATE_LIMITED: "ເຈົ້າສົ່ງຂໍ້ຄວາມໄວໂພດ. ກະລຸນາລໍຖ້າຈັກໜ້ອຍ ແລ້ວລອງໃໝ່.",
         Text.GUARD_REFUSAL: 'ຂໍອະໄພ, ເລື່ອງນີ້ຂ້ອຍຊ່ວຍບໍ່ໄດ້. ມາລົມກັນເລື່ອງອື່ນເທາະ.',
         Text.BUSY: 'ຕອນນີ້ມີຫຼາຍຄົນກຳລັງສົ່ງຂໍ້ຄວາມຫາຂ້ອຍ. ຂ້ອຍຈະຕອບເຈົ້າໄວໆນີ້.',
@@ -510,6 +536,7 @@ _TEXTS: dict[str, dict[Text, str]] = {
             "抱歉，我目前只能读取文字和图片，暂时还看不了贴纸、语音、视频、文件或位置。"
         ),
         Text.FILE_TOO_LARGE: "抱歉，这个文件太大了，我读不了。文件最大只能 {limit_mb} MB。",
+        Text.IMAGE_UNREADABLE: "抱歉，我读不了这张图片。请以普通照片的形式重新发送。",
         Text.RATE_LIMITED: "你发消息有点太快了，请稍等一下再试。",
         Text.GUARD_REFUSAL: '抱歉，这个问题我帮不了你。我们聊点别的吧。',
         Text.BUSY: '现在给我发消息的人很多，我会尽快回复你。',

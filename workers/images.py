@@ -1,57 +1,149 @@
-"""Image preparation before storage and the model: decode, orient, downscale, re-encode."""
+"""Every image from outside is opened here: decoded once, oriented, downscaled, re-encoded.
+
+`prepare_image(data, max_pixels)` is the one call a turn makes for a downloaded photo: it
+decodes the bytes once and returns both the JPEG the model sees (at most `max_pixels`) and the
+thumbnail the conversation log keeps. Whatever else opens an image (the engines, the log's
+thumbnails of older plans) goes through `open_image`, so the pixel limit holds on every path:
+
+* `MAX_DECODE_PIXELS` is checked here, from the header, before any pixel is decoded, whatever
+  `Image.MAX_IMAGE_PIXELS` says at that moment (another library may change it, and Pillow only
+  warns between the limit and twice the limit). `Image.MAX_IMAGE_PIXELS` is set from it when
+  this module is imported, and `DecompressionBombWarning` is made an error, as a second fence.
+* JPEGs much larger than needed are decoded at a reduced scale (libjpeg's DCT scaling).
+
+Exception tree (what callers catch):
+
+    ValueError
+     └── ImageUnreadable        any failure to read the image: not an image, truncated, broken
+          │                     EXIF (SyntaxError), an encoder error (OSError), ...
+          └── ImageTooLarge     over `MAX_DECODE_PIXELS` (a decompression bomb)
+
+`NotAnImage` is the old name of `ImageUnreadable`; `downscale_to_jpeg` and `make_thumbnail`
+remain for callers that need one of the two results.
+"""
 
 from __future__ import annotations
 
 import io
 import logging
 import math
+import warnings
+from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 log = logging.getLogger(__name__)
 
-Image.MAX_IMAGE_PIXELS = 80_000_000  # refuse decompression bombs, allow 50 MP phone photos
+#: The most pixels (width * height) an image may declare: 80 MP covers a 50 MP phone photo with
+#: room to spare; a 150 MP PNG of a few hundred KB (about 1.5 GiB once decoded) is refused.
+MAX_DECODE_PIXELS = 80_000_000
+#: Longest side of the conversation log's thumbnails.
+THUMBNAIL_SIDE = 320
+
+Image.MAX_IMAGE_PIXELS = MAX_DECODE_PIXELS
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
 
-class NotAnImage(ValueError):
-    """The bytes are not an image Pillow can read."""
+class ImageUnreadable(ValueError):
+    """The bytes are not an image we can read (the person is told so)."""
 
 
-def downscale_to_jpeg(data: bytes, max_pixels: int, quality: int = 85) -> bytes:
-    """JPEG bytes of the image, at most `max_pixels` (width * height), aspect ratio kept."""
+class ImageTooLarge(ImageUnreadable):
+    """The image declares more than `MAX_DECODE_PIXELS` pixels."""
+
+
+NotAnImage = ImageUnreadable
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    #: What the model sees: a JPEG of at most `max_pixels` pixels, oriented, on white.
+    model_jpeg: bytes
+    #: What the conversation log keeps: a JPEG of at most THUMBNAIL_SIDE on its longest side.
+    thumbnail: bytes
+
+
+def open_image(data: bytes, *, target_pixels: int | None = None) -> Image.Image:
+    """The decoded first frame of `data`, EXIF orientation applied.
+
+    With `target_pixels`, a JPEG is decoded directly at a reduced scale no smaller than that.
+    Raises `ImageTooLarge` before decoding a bomb, `ImageUnreadable` for anything else.
+    """
     try:
-        with Image.open(io.BytesIO(data)) as opened:
-            image = ImageOps.exif_transpose(opened)
-            image.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise NotAnImage(str(exc)) from exc
-    if image.mode != "RGB":
-        background = Image.new("RGB", image.size, "white")
+        opened = Image.open(io.BytesIO(bytes(data)))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLarge(str(exc)) from exc
+    except Exception as exc:
+        raise ImageUnreadable(f"{type(exc).__name__}: not an image") from exc
+    try:
+        width, height = opened.size
+        if width <= 0 or height <= 0:
+            raise ImageUnreadable("the image has no pixels")
+        if width * height > MAX_DECODE_PIXELS:
+            raise ImageTooLarge(f"{width}x{height} is over {MAX_DECODE_PIXELS} pixels")
+        if target_pixels and opened.format == "JPEG" and width * height > target_pixels:
+            scale = math.sqrt(target_pixels / (width * height))
+            opened.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
+        opened.load()
+        return ImageOps.exif_transpose(opened)
+    except ImageUnreadable:
+        raise
+    except Exception as exc:  # SyntaxError from broken EXIF, OSError, MemoryError, ...
+        raise ImageUnreadable(f"{type(exc).__name__} while decoding") from exc
+    finally:
+        opened.close()
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """RGB, transparency composed onto white."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        image = background
-    pixels = image.width * image.height
-    if pixels > max_pixels:
-        scale = math.sqrt(max_pixels / pixels)
-        size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
-        image = image.resize(size, Image.Resampling.LANCZOS)
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _jpeg(image: Image.Image, quality: int) -> bytes:
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=quality, optimize=True)
     return out.getvalue()
 
 
-def make_thumbnail(image: bytes, max_side: int = 320, quality: int = 70) -> bytes:
+def prepare_image(data: bytes, max_pixels: int, *, quality: int = 85,
+                  thumbnail_side: int = THUMBNAIL_SIDE, thumbnail_quality: int = 70
+                  ) -> PreparedImage:
+    """Decode `data` once; the model's JPEG (at most `max_pixels`) and the log's thumbnail.
+
+    Raises `ImageUnreadable` (or `ImageTooLarge`) for anything that cannot be read or encoded.
+    """
+    image = open_image(data, target_pixels=max_pixels)
+    try:
+        image = _flatten(image)
+        pixels = image.width * image.height
+        if pixels > max_pixels:
+            scale = math.sqrt(max_pixels / pixels)
+            size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
+            image = image.resize(size, Image.Resampling.LANCZOS)
+        model_jpeg = _jpeg(image, quality)
+        thumbnail = image.copy()
+        thumbnail.thumbnail((thumbnail_side, thumbnail_side))
+        return PreparedImage(model_jpeg, _jpeg(thumbnail, thumbnail_quality))
+    except Exception as exc:
+        raise ImageUnreadable(f"{type(exc).__name__} while encoding") from exc
+
+
+def downscale_to_jpeg(data: bytes, max_pixels: int, quality: int = 85) -> bytes:
+    """JPEG bytes of the image, at most `max_pixels` (width * height), aspect ratio kept."""
+    return prepare_image(data, max_pixels, quality=quality).model_jpeg
+
+
+def make_thumbnail(image: bytes, max_side: int = THUMBNAIL_SIDE, quality: int = 70) -> bytes:
     """A small JPEG of `image` for the conversation log (a few KB); b"" when it cannot be
     read."""
     try:
-        with Image.open(io.BytesIO(image)) as opened:
-            picture = ImageOps.exif_transpose(opened)
-            picture.thumbnail((max_side, max_side))
-            if picture.mode != "RGB":
-                picture = picture.convert("RGB")
-            out = io.BytesIO()
-            picture.save(out, format="JPEG", quality=quality, optimize=True)
-            return out.getvalue()
-    except Exception as exc:  # noqa: BLE001 - any unreadable image: no thumbnail
+        picture = _flatten(open_image(image, target_pixels=max_side * max_side))
+        picture.thumbnail((max_side, max_side))
+        return _jpeg(picture, quality)
+    except Exception as exc:  # any unreadable image: no thumbnail
         log.info("conversation log: no thumbnail (%s)", type(exc).__name__)
         return b""

@@ -100,8 +100,9 @@ def prepare(rt: Runtime, key: ConversationKey) -> Step:
             notices.append(text(Text.FILE_TOO_LARGE, plan.language,
                                 limit_mb=exc.limit_bytes // (1024 * 1024)))
         except (MediaError, NotAnImage) as exc:
-            log.warning("turn %s: attachment unreadable: %s", plan.turn_id, exc)
-            notices.append(text(Text.APOLOGY, plan.language))
+            # Refused by the fetch policy, not downloadable, or not decodable: say so.
+            log.warning("turn %s: attachment unreadable: %s", plan.turn_id, type(exc).__name__)
+            notices.append(text(Text.IMAGE_UNREADABLE, plan.language))
     plan = plan.model_copy(update={"notices": tuple(notices), "image_ids": tuple(image_ids),
                                    "attachments": ()})
     if plan.user_text.strip() or image_ids:

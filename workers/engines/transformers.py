@@ -9,7 +9,6 @@ under the checkpoint's own generation config (only ``max_new_tokens`` varies per
 from __future__ import annotations
 
 import gc
-import io
 import logging
 import math
 import threading
@@ -49,25 +48,14 @@ def load_image(data: bytes, max_pixels: int | None):
     EXIF orientation is applied (phone photos), transparency is flattened onto white, and JPEGs are
     decoded directly at a reduced scale when they are much larger than needed.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image
+
+    from workers.images import open_image  # the pixel limit holds on every path
 
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"image must be bytes, not {type(data).__name__}")
-    try:
-        img: Image.Image = Image.open(io.BytesIO(bytes(data)))
-    except UnidentifiedImageError:
-        raise ValueError(f"not a decodable image ({len(data)} bytes)") from None
-    width, height = img.size
-    if width <= 0 or height <= 0:
-        raise ValueError("image has no pixels")
-    target = None
-    if max_pixels and width * height > max_pixels:
-        scale = math.sqrt(max_pixels / (width * height))
-        target = (max(1, int(width * scale)), max(1, int(height * scale)))
-        if img.format == "JPEG":
-            img.draft("RGB", target)  # DCT-domain downscale: only ever to a size >= target
-    img.load()
-    img = ImageOps.exif_transpose(img)
+    # ImageUnreadable (a ValueError) for anything unreadable; JPEGs decoded at reduced scale.
+    img = open_image(bytes(data), target_pixels=max_pixels)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
