@@ -79,7 +79,7 @@ def prepare(rt: Runtime, key: ConversationKey) -> Step:
                      default_language=s.default_language,
                      pinned=rt.store.pinned_language(key))
     log.info("turn %s: %d message(s), language %s", plan.turn_id, len(messages), plan.language,
-             extra={"conversation": key.as_path(), "turn": plan.turn_id,
+             extra={"conversation": key.log_id(), "turn": plan.turn_id,
                     "message_ids": list(plan.message_ids)})
     if plan.reset:
         rt.history.clear(key)
@@ -179,7 +179,7 @@ def generate(rt: Runtime, request: dict[str, Any]) -> dict[str, Any]:
         return {"text": "", "error": f"{type(exc).__name__}: {exc}"}
     rt.store.claim(key, turn_id)
     log.info("turn %s: generated %d tokens in %.2fs", turn_id, result.completion_tokens,
-             result.seconds, extra={"conversation": key.as_path(), "turn": turn_id})
+             result.seconds, extra={"conversation": key.log_id(), "turn": turn_id})
     if result.completion_tokens and result.seconds > 0:
         rt.metrics.inc("generated_tokens", result.completion_tokens)
         rt.metrics.observe("generation_seconds", result.seconds)
