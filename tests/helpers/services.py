@@ -11,6 +11,8 @@ from pathlib import Path
 
 import redis
 
+from storage.keys import KeyBuilder
+
 
 class WorkerProcess:
     """`sealion-bot worker` in its own process group, so a test can kill it like an OOM would."""
@@ -25,7 +27,7 @@ class WorkerProcess:
 
     def start(self, redis_url: str, timeout: float = 120.0) -> WorkerProcess:
         client = redis.Redis.from_url(redis_url)
-        before = {m for m in client.zrange("sealion:workers", 0, -1)}
+        before = {m for m in client.zrange(KeyBuilder().workers(), 0, -1)}
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "worker", "--queues", self.queues,
@@ -34,7 +36,7 @@ class WorkerProcess:
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            now = {m for m in client.zrange("sealion:workers", 0, -1)}
+            now = {m for m in client.zrange(KeyBuilder().workers(), 0, -1)}
             if now - before and self._model_ready():
                 client.close()
                 return self
