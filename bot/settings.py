@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     #: subdomains. The Graph API host is always allowed; the bearer token goes nowhere else.
     whatsapp_media_hosts: str = "lookaside.fbsbx.com,*.fbsbx.com,*.fbcdn.net,*.whatsapp.net"
 
-    # --- admin console and conversation log (bot/admin, storage/conversation_log.py) -----------
+    # --- admin console and conversation log (bot/admin, storage/log/) --------------------------
     #: The durable conversation log: SQLite file, or PostgreSQL as postgresql+psycopg://...
     database_url: str = "sqlite:///.sealion/log.db"
     admin_username: str = "admin"

@@ -16,8 +16,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
 from bot.messages import ConversationKey, InboundMessage, Platform
-from storage.log import ConversationLog, TurnRecord, upgrade_database
-from storage.log.models import LogMessage
+from storage.log import ConversationLog, ConversationRow, TurnRecord, upgrade_database
+from storage.log.models import Conversation, LogMessage
 
 #: Where the PostgreSQL tests go; the machine's service by default (trust auth).
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL",
@@ -128,6 +128,17 @@ def turn(conversation_log: ConversationLog, key: ConversationKey, question: str,
         model="aisingapore/Qwen-SEA-LION-v4-4B-VL", latency_ms=latency_ms, prompt_tokens=120,
         completion_tokens=42, error=error, turn_id=turn_id,
         answered_at=at + dt.timedelta(milliseconds=latency_ms)))
+
+
+def find_conversation(conversation_log: ConversationLog,
+                      key: ConversationKey) -> ConversationRow | None:
+    """The log's row of the conversation `key`, or None (the console itself never looks one up
+    by its key)."""
+    with conversation_log.session() as session:
+        found = session.scalars(select(Conversation).where(
+            Conversation.platform == key.platform.value, Conversation.bot_id == key.bot_id,
+            Conversation.chat_id == key.chat_id, Conversation.user_id == key.user_id)).first()
+        return ConversationRow.of(found) if found is not None else None
 
 
 def count_messages(conversation_log: ConversationLog) -> int:
