@@ -278,24 +278,23 @@ class Settings(BaseSettings):
         name = self.effective_guard_model.lower().replace("-", "").replace("_", "")
         return "qwen3guard" if "qwen3guard" in name else "sea-guard"
 
-    @property
-    def telegram_secret_missing(self) -> bool:
-        """Telegram is on but its webhook carries no secret: anyone could post updates."""
-        return self.telegram_enabled and not _set(self.telegram_webhook_secret)
-
     def check_listen_address(self, host: str) -> str | None:
         """A warning when the API may listen on `host` only on this machine; raises
-        `ValueError` when it must not listen there at all (Telegram without its secret)."""
-        if not self.telegram_secret_missing:
+        `ValueError` when it must not listen there at all (Telegram without a webhook secret
+        of 16+ characters: anyone reaching the API could post messages for any chat)."""
+        secret = (self.telegram_webhook_secret.get_secret_value()
+                  if self.telegram_webhook_secret else "")
+        if not self.telegram_enabled or len(secret) >= 16:
             return None
         if not is_loopback(host):
             raise ValueError(
-                f"TELEGRAM_WEBHOOK_SECRET is required when the API listens on {host}: without "
-                "it anyone who reaches the API can post messages for any chat. Set 16+ random "
-                "characters (e.g. `openssl rand -hex 16`), then run `sealion-bot set-webhook "
-                "telegram`; or listen on 127.0.0.1 only.")
-        return ("TELEGRAM_WEBHOOK_SECRET is not set: the Telegram webhook accepts unsigned "
-                f"requests (acceptable only while the API listens on {host})")
+                f"TELEGRAM_WEBHOOK_SECRET of 16+ characters is required when the API listens on "
+                f"{host}: without it anyone who reaches the API can post messages for any chat. "
+                "Set 16+ random characters (e.g. `openssl rand -hex 16`), then run `sealion-bot "
+                "set-webhook telegram`; or listen on 127.0.0.1 only.")
+        return ("TELEGRAM_WEBHOOK_SECRET is " + ("short" if secret else "not set") + ": the "
+                "Telegram webhook accepts requests anyone on this machine can forge "
+                f"(acceptable only while the API listens on {host})")
 
     @property
     def effective_redis_url(self) -> str:

@@ -30,7 +30,8 @@ def test_the_api_refuses_to_listen_publicly_without_the_secret(tmp_path, host):
         [sys.executable, "-m", "bot.cli", "api", "--host", host, "--port", str(free_port())],
         cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
-    assert "TELEGRAM_WEBHOOK_SECRET is required" in result.stderr + result.stdout
+    assert "TELEGRAM_WEBHOOK_SECRET of 16+ characters is required" in (result.stderr
+                                                                        + result.stdout)
 
 
 def test_on_loopback_it_starts_with_a_warning(tmp_path):
@@ -57,10 +58,17 @@ def test_with_the_secret_it_listens_anywhere_and_checks_it():
 def test_what_counts_as_beyond_this_machine(host, public):
     settings = Settings(_env_file=None, telegram_bot_token=TOKEN)
     if public:
-        with pytest.raises(ValueError, match="TELEGRAM_WEBHOOK_SECRET is required"):
+        with pytest.raises(ValueError, match="16\\+ characters is required"):
             settings.check_listen_address(host)
     else:
         assert "not set" in (settings.check_listen_address(host) or "")
+
+
+def test_a_short_secret_is_not_enough_beyond_loopback():
+    settings = Settings(_env_file=None, telegram_bot_token=TOKEN, telegram_webhook_secret="short")
+    with pytest.raises(ValueError, match="16\\+ characters"):
+        settings.check_listen_address("0.0.0.0")
+    assert "short" in (settings.check_listen_address("127.0.0.1") or "")
 
 
 def test_without_telegram_nothing_is_required():
