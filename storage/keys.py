@@ -13,6 +13,7 @@
     sealion:turn:{turn_id}:sent                     set: indices of reply parts already sent
     sealion:turn:{turn_id}:done                     string: the turn's history was written
     sealion:turn:{turn_id}:partial                  string: the answer so far (streaming)
+    sealion:turn:{turn_id}:audio:{slot}             bytes: a voice note of the turn, until heard
     sealion:workers                                 sorted set: worker name -> last heartbeat
     sealion:metrics:{kind}:{name}                   hash: service metrics (storage/metrics.py)
     sealion:bot:{platform}:{bot}:username           string: the bot's own username (getMe)
@@ -105,6 +106,9 @@ class KeyBuilder:
 
     def turn_partial(self, turn_id: str) -> str:
         return f"{self.prefix}:turn:{turn_id}:partial"
+
+    def turn_audio(self, turn_id: str, slot: int) -> str:
+        return f"{self.prefix}:turn:{turn_id}:audio:{slot}"
 
     def turn_done(self, turn_id: str) -> str:
         return f"{self.prefix}:turn:{turn_id}:done"

@@ -30,7 +30,7 @@ _AFTER_LANGUAGES = ("<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|start
 TIMESTAMPS = 1501  # <|0.00|> ... <|30.00|>
 
 
-def _tokenizer():
+def _tokenizer(text_vocab: int | None = None):
     from tokenizers import Tokenizer, decoders, pre_tokenizers
     from tokenizers.models import BPE
     from tokenizers.trainers import BpeTrainer
@@ -47,6 +47,8 @@ def _tokenizer():
     model = json.loads(backend.to_str())["model"]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
     vocab = dict(model["vocab"])
+    while text_vocab is not None and len(vocab) < text_vocab:  # Whisper's layout: 50257 + specials
+        vocab[f"<fill{len(vocab)}>"] = len(vocab)
     specials = [*_BEFORE_LANGUAGES, *(f"<|{code}|>" for code in LANGUAGES), *_AFTER_LANGUAGES]
     for token in specials:  # right after the BPE vocabulary, as in Whisper (50257 onwards)
         vocab[token] = len(vocab)
@@ -57,10 +59,13 @@ def _tokenizer():
     return tokenizer
 
 
-def build_tiny_whisper(path: Path, *, max_new_tokens: int = 24) -> Path:
+def build_tiny_whisper(path: Path, *, max_new_tokens: int = 24, min_new_tokens: int = 0,
+                       turbo_shapes: bool = False) -> Path:
     """Write a tiny random Whisper checkpoint (d_model 32, 2+2 layers, 80 mel bins) to ``path``.
 
-    ``max_new_tokens`` caps each 30-second window's text (the random decoder never stops early).
+    ``max_new_tokens`` caps each 30-second window's text (the random decoder never stops early);
+    ``min_new_tokens`` forces that many (benchmarks compare like with like). ``turbo_shapes``
+    writes large-v3-turbo's architecture and vocabulary size instead (809M random weights).
     """
     import torch
     from transformers import (
@@ -73,32 +78,39 @@ def build_tiny_whisper(path: Path, *, max_new_tokens: int = 24) -> Path:
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    tokenizer = _tokenizer()
+    tokenizer = _tokenizer(50257 if turbo_shapes else None)
     tid = tokenizer.convert_tokens_to_ids
     eot = tid("<|endoftext|>")
     vocab_size = ((len(tokenizer) + 63) // 64) * 64
-    config = WhisperConfig(
-        vocab_size=vocab_size, num_mel_bins=80, d_model=32, encoder_layers=2, decoder_layers=2,
-        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
-        decoder_ffn_dim=64, max_source_positions=1500, max_target_positions=448,
-        pad_token_id=eot, bos_token_id=eot, eos_token_id=eot,
-        decoder_start_token_id=tid("<|startoftranscript|>"), begin_suppress_tokens=[eot],
-        suppress_tokens=[])
+    mel_bins = 128 if turbo_shapes else 80
+    if turbo_shapes:
+        config = whisper_turbo_config()
+        config.vocab_size = max(config.vocab_size, vocab_size)
+    else:
+        config = WhisperConfig(
+            vocab_size=vocab_size, num_mel_bins=80, d_model=32, encoder_layers=2,
+            decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2,
+            encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=1500,
+            max_target_positions=448)
+    config.update({"pad_token_id": eot, "bos_token_id": eot, "eos_token_id": eot,
+                   "decoder_start_token_id": tid("<|startoftranscript|>"),
+                   "begin_suppress_tokens": [eot], "suppress_tokens": []})
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = WhisperForConditionalGeneration(config).eval()
     model.generation_config = GenerationConfig(
         decoder_start_token_id=tid("<|startoftranscript|>"), bos_token_id=eot, eos_token_id=eot,
         pad_token_id=eot, is_multilingual=True, max_new_tokens=max_new_tokens,
+        min_new_tokens=min_new_tokens or None,
         lang_to_id={f"<|{code}|>": tid(f"<|{code}|>") for code in LANGUAGES},
         task_to_id={"transcribe": tid("<|transcribe|>"), "translate": tid("<|translate|>")},
         no_timestamps_token_id=tid("<|notimestamps|>"), prev_sot_token_id=tid("<|startofprev|>"),
         max_initial_timestamp_index=50, begin_suppress_tokens=[eot],
         # Text tokens only (as Whisper's own list suppresses symbols), so the noise is words.
-        suppress_tokens=[i for i in range(eot + 1, len(tokenizer))],
+        suppress_tokens=list(range(eot + 1, config.vocab_size)),
         return_timestamps=False)
     model.save_pretrained(path)
-    processor = WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=80),
+    processor = WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=mel_bins),
                                  tokenizer=tokenizer)
     processor.save_pretrained(path)
     return path

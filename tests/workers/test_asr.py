@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from bot.texts import SUPPORTED_LANGUAGES
+from bot.languages import SUPPORTED_LANGUAGES
 from tests.helpers.audio import line_audio, voice_note
 from tests.helpers.transcription_api import TranscriptionStandIn
 from workers.asr.base import RecogniserError, RecogniserUnavailable, our_language
@@ -174,3 +174,25 @@ def test_openai_module_needs_no_torch() -> None:
     code = ("import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None; "
             "import workers.asr.openai, workers.asr.base, workers.audio")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_settings_choose_the_backend(whisper_path) -> None:
+    from bot.settings import Settings
+    from workers.asr import create_recogniser
+
+    base = {"_env_file": None, "redis_url": "redis://127.0.0.1:1/0"}
+    assert Settings(**base).effective_asr_backend == "transformers"
+    assert Settings(**base, model_backend="openai",
+                    openai_base_url="http://x/v1").effective_asr_backend == "off"
+    assert Settings(**base, asr_base_url="http://asr/v1").effective_asr_backend == "openai"
+    with pytest.raises(ValueError, match="ASR_BASE_URL"):
+        Settings(**base, asr_backend="openai")
+    served = create_recogniser(Settings(**base, asr_base_url="http://asr/v1",
+                                        asr_model="whisper-large-v3-turbo"))
+    assert isinstance(served, OpenAIRecogniser) and served.model == "whisper-large-v3-turbo"
+    local = create_recogniser(Settings(**base, asr_model_id=str(whisper_path),
+                                       engine_device="cpu"))
+    assert isinstance(local, BatchingRecogniser)
+    assert local.recogniser.model_id == str(whisper_path)
+    with pytest.raises(RecogniserUnavailable):
+        create_recogniser(Settings(**base, asr_backend="off"))
