@@ -9,6 +9,7 @@ sends a photo from a file; `/quit` (or end of input) leaves.
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -56,14 +57,14 @@ class ConsoleChat:
         images: tuple[LocalImage, ...] = ()
         text = line
         if line == "/image" or line.startswith("/image "):
-            parts = line.split(maxsplit=2)
-            if len(parts) < 2:
-                self.say("usage: /image PATH [caption]")
+            path, caption = _path_and_caption(line[len("/image"):].strip())
+            if not path:
+                self.say('usage: /image PATH [caption] (quote a path with spaces: "my photo.jpg")')
                 return False
-            image = self._upload(Path(parts[1]).expanduser())
+            image = self._upload(Path(path).expanduser())
             if image is None:
                 return False
-            images, text = (image,), parts[2] if len(parts) > 2 else ""
+            images, text = (image,), caption
         message = LocalMessage(chat=self.key.chat_id, text=text, images=images)
         cursor = self.mailbox.last_id(self.key)
         self.intake.accept([self.adapter.inbound(message)])
@@ -101,3 +102,22 @@ class ConsoleChat:
 
     def close(self) -> None:
         self.intake.close()
+
+
+def _path_and_caption(rest: str) -> tuple[str, str]:
+    """`/image` arguments: a path (quoted or escaped as a shell would, or the longest run of
+    words naming a file) and the caption after it."""
+    try:
+        words = shlex.split(rest)
+    except ValueError:
+        words = rest.split()
+    if not words:
+        return "", ""
+    if Path(words[0]).expanduser().is_file() or rest[:1] in "'\"" or "\\" in rest:
+        return words[0], " ".join(words[1:])
+    raw = rest.split(" ")
+    for end in range(len(raw), 0, -1):
+        candidate = " ".join(raw[:end])
+        if Path(candidate).expanduser().is_file():
+            return candidate, " ".join(raw[end:]).strip()
+    return words[0], " ".join(words[1:])
