@@ -101,6 +101,14 @@ class DeliveryLog(Protocol):
     def mark_sent(self, part: int) -> None: ...
 
 
+class StartupCache(Protocol):
+    """A small value an adapter keeps across restarts (in Redis, given by the API)."""
+
+    async def get(self) -> str | None: ...
+
+    async def set(self, value: str) -> None: ...
+
+
 class BaseAdapter(ABC):
     platform: ClassVar[Platform]
     #: The longest text one message may carry on this platform, measured by `text_length`.
@@ -152,6 +160,15 @@ class BaseAdapter(ABC):
     def typing_interval(self) -> float:
         """How often `indicate_typing` should be repeated while the model works."""
         return self.settings.typing_interval_seconds
+
+    async def on_startup(self, cache: StartupCache) -> None:
+        """What the platform needs once the API starts, run in the background (Telegram:
+        learn the bot's @username); it retries by itself and never raises."""
+        return None
+
+    def streams(self, reply_context: dict) -> bool:
+        """Whether this chat is shown the answer while it is generated (`show_partial`)."""
+        return False
 
     async def show_partial(self, key: ConversationKey, reply_context: dict, text: str,
                            draft_id: int) -> None:

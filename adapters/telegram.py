@@ -8,6 +8,7 @@ A `Bot` is bound to the event loop it was initialised in: one adapter instance p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from adapters.base import (
     OutgoingPart,
     PayloadError,
     PermanentSendError,
+    StartupCache,
     TransientSendError,
     register,
 )
@@ -122,6 +124,7 @@ class TelegramAdapter(BaseAdapter):
             message_id=str(message.message_id),
             language_hint=user.language_code,
             user_name=user.full_name,
+            sender_id=str(user.id),
             sent_at=message.date.timestamp(),
             reply_context=context,
         )
@@ -269,6 +272,27 @@ class TelegramAdapter(BaseAdapter):
         bot = await self.bot()
         await bot.send_chat_action(chat_id=int(key.chat_id), action=constants.ChatAction.TYPING,
                                    message_thread_id=reply_context.get("thread_id"))
+
+    async def on_startup(self, cache: StartupCache) -> None:
+        """Groups mention the bot by @username: ask getMe once, retrying with backoff."""
+        with contextlib.suppress(Exception):
+            self.username = await cache.get() or self.username
+        delay = 1.0
+        while True:
+            try:
+                bot = await self.bot()
+                await cache.set(bot.username)
+                log.info("telegram bot is @%s", bot.username)
+                return
+            except Exception as exc:
+                log.warning("telegram getMe failed (%s); retrying in %.0fs",
+                            type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 300)
+
+    def streams(self, reply_context: dict) -> bool:
+        # Drafts (sendMessageDraft) exist in private chats only.
+        return self.settings.telegram_streaming and bool(reply_context.get("private"))
 
     async def show_partial(self, key: ConversationKey, reply_context: dict, text: str,
                            draft_id: int) -> None:

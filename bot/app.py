@@ -15,7 +15,6 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from adapters.base import BaseAdapter, adapter_class
-from adapters.telegram import TelegramAdapter
 from bot.admin import mount_admin
 from bot.limits import BodyLimit
 from bot.messages import Platform
@@ -31,24 +30,18 @@ from workers.celery_app import create_celery
 log = logging.getLogger(__name__)
 
 
-async def _learn_telegram_username(app: FastAPI, adapter: TelegramAdapter) -> None:
-    """Groups mention the bot by @username: ask getMe once, retrying in the background."""
-    keys = KeyBuilder()
-    cache_key = keys.bot_username(Platform.TELEGRAM, adapter.bot_id)
-    cached = await run_in_threadpool(app.state.redis.get, cache_key)
-    if cached:
-        adapter.username = cached.decode()
-    delay = 1.0
-    while True:
-        try:
-            bot = await adapter.bot()
-            await run_in_threadpool(app.state.redis.set, cache_key, bot.username)
-            log.info("telegram bot is @%s", bot.username)
-            return
-        except Exception as exc:
-            log.warning("telegram getMe failed (%s); retrying in %.0fs", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 300)
+class _RedisValue:
+    """An adapter's `StartupCache`: one Redis string, read and written off the event loop."""
+
+    def __init__(self, client: redis.Redis, name: str) -> None:
+        self._redis, self._name = client, name
+
+    async def get(self) -> str | None:
+        value = await run_in_threadpool(self._redis.get, self._name)
+        return value.decode() if isinstance(value, bytes) else value
+
+    async def set(self, value: str) -> None:
+        await run_in_threadpool(self._redis.set, self._name, value)
 
 
 def metrics_allowed(request: Request, settings: Settings) -> bool:
@@ -67,10 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        background = []
-        telegram = app.state.adapters.get(Platform.TELEGRAM)
-        if isinstance(telegram, TelegramAdapter):
-            background.append(asyncio.create_task(_learn_telegram_username(app, telegram)))
+        keys = KeyBuilder()
+        background = [
+            asyncio.create_task(adapter.on_startup(_RedisValue(
+                app.state.redis, keys.bot_username(platform, adapter.bot_id))))
+            for platform, adapter in app.state.adapters.items()]
         yield
         for task in background:
             task.cancel()
@@ -91,7 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RedisCollector(app.state.redis))
     app.state.inbox = Inbox(app.state.redis, dedupe_ttl=settings.dedupe_ttl_seconds,
-                            pending_ttl=settings.turn_timeout_seconds * 4)
+                            pending_ttl=settings.turn_timeout_seconds * 4,
+                            max_pending=settings.max_pending_messages)
     adapters: dict[Platform, BaseAdapter] = {}
     for platform in Platform:
         try:

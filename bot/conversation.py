@@ -26,7 +26,8 @@ class Command(StrEnum):
 
 
 class TurnPlan(BaseModel):
-    """What to do for one turn; crosses Celery as JSON between the I/O steps."""
+    """What to do for one turn; crosses Celery as JSON, and is kept in Redis by turn id so a
+    turn resumed after its worker died starts from it."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -43,6 +44,8 @@ class TurnPlan(BaseModel):
     attachments: tuple[Attachment, ...] = ()
     #: Images of this turn once fetched and stored (history image ids).
     image_ids: tuple[str, ...] = ()
+    #: Their thumbnails for the conversation log, made when they were first decoded.
+    thumbnail_ids: tuple[str, ...] = ()
     in_reply_to: str = ""
     reply_context: dict = Field(default_factory=dict)
     message_ids: tuple[str, ...] = ()
@@ -50,6 +53,12 @@ class TurnPlan(BaseModel):
     received_at: float = 0.0
     #: Show the answer while it is generated (where the platform can).
     stream: bool = False
+    #: What the person said in this turn's voice notes (None: nothing was spoken); it is part
+    #: of `user_text`.
+    transcript: str | None = None
+    #: The voice notes waiting in Redis (`storage.voice.VoiceNotes`): (slot, MIME type), for
+    #: the log when ASR_KEEP_AUDIO keeps them; dropped when the turn is delivered.
+    voice_notes: tuple[tuple[int, str], ...] = ()
 
     @property
     def needs_model(self) -> bool:

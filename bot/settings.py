@@ -103,6 +103,28 @@ class Settings(BaseSettings):
     celery_task_time_limit: int = Field(default=900, ge=1)
     #: Restore unacked tasks of dead workers this often (seconds).
     celery_restore_interval: int = Field(default=10, ge=1)
+    #: Recovery (README "Recovery"): a worker holding a turn renews its lease every
+    #: LEASE_HEARTBEAT_SECONDS; a lease not renewed for LEASE_SECONDS is a dead worker's, and
+    #: the reconciler in every worker, every RECONCILE_INTERVAL_SECONDS, restarts conversations
+    #: with waiting messages and no live lease (untouched for RECONCILE_GRACE_SECONDS).
+    lease_seconds: float = Field(default=30.0, ge=1)
+    lease_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    reconcile_interval_seconds: float = Field(default=10.0, gt=0)
+    reconcile_grace_seconds: float = Field(default=10.0, ge=0)
+    #: A conversation's waiting messages beyond this: the oldest is dropped (and counted).
+    max_pending_messages: int = Field(default=50, ge=1)
+    #: Every Redis client (state and broker): seconds to connect, and to wait for an answer.
+    redis_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    redis_socket_timeout_seconds: float = Field(default=15.0, gt=1)
+    #: Every platform API call (sending, typing): connect and total timeouts in seconds.
+    platform_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    platform_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: A reply refused with a transient error is retried this many times (capped backoff).
+    send_max_retries: int = Field(default=8, ge=0)
+    #: TESTS ONLY (the fault-injection suite): "step" or "step:count" makes that turn step
+    #: (fetch, prepare, generate, send, record) raise on its first `count` calls in each
+    #: process. Refused in production.
+    fault_inject: str | None = None
 
     # --- HTTP boundary (bot/limits.py, bot/logs.py) --------------------------------------------
     #: Largest request body of a webhook; larger ones get 413 before they are read.
@@ -263,21 +285,6 @@ class Settings(BaseSettings):
         return (_set(self.whatsapp_access_token) and _set(self.whatsapp_app_secret)
                 and bool(self.whatsapp_phone_number_id))
 
-    @property
-    def effective_guard_model(self) -> str:
-        """The guard model's name: GUARD_MODEL for a server, else GUARD_MODEL_ID."""
-        if self.guard_backend == "openai" and self.guard_model:
-            return self.guard_model
-        return self.guard_model_id
-
-    @property
-    def effective_guard_format(self) -> str:
-        """GUARD_FORMAT, or the one the guard model's name suggests."""
-        if self.guard_format:
-            return self.guard_format
-        name = self.effective_guard_model.lower().replace("-", "").replace("_", "")
-        return "qwen3guard" if "qwen3guard" in name else "sea-guard"
-
     def check_listen_address(self, host: str) -> str | None:
         """A warning when the API may listen on `host` only on this machine; raises
         `ValueError` when it must not listen there at all (Telegram without a webhook secret
@@ -295,6 +302,21 @@ class Settings(BaseSettings):
         return ("TELEGRAM_WEBHOOK_SECRET is " + ("short" if secret else "not set") + ": the "
                 "Telegram webhook accepts requests anyone on this machine can forge "
                 f"(acceptable only while the API listens on {host})")
+
+    @property
+    def effective_guard_model(self) -> str:
+        """The guard model's name: GUARD_MODEL for a server, else GUARD_MODEL_ID."""
+        if self.guard_backend == "openai" and self.guard_model:
+            return self.guard_model
+        return self.guard_model_id
+
+    @property
+    def effective_guard_format(self) -> str:
+        """GUARD_FORMAT, or the one the guard model's name suggests."""
+        if self.guard_format:
+            return self.guard_format
+        name = self.effective_guard_model.lower().replace("-", "").replace("_", "")
+        return "qwen3guard" if "qwen3guard" in name else "sea-guard"
 
     @property
     def effective_redis_url(self) -> str:

@@ -17,6 +17,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.messages import ConversationKey
 from storage.keys import KeyBuilder
 
+# KEYS: marker, history.  ARGV: ttl, max turns, entries...
+# KEYS: once marker, history, erased (the person's tombstone).  ARGV: ttl, max turns, entries.
+_APPEND_ONCE = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 86400) then return 0 end
+for i = 3, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+if tonumber(ARGV[2]) > 0 then
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+else
+  redis.call('DEL', KEYS[2])
+end
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 1
+"""
+
 
 # The conversation's images are named in a sorted set (id -> when saved), so that neither `touch`
 # nor `clear` has to read the history or scan the keyspace. KEYS: history, image set.
@@ -30,8 +45,9 @@ end
 return 1
 """
 
-# KEYS: image, image set.  ARGV: ttl, image id, now, max images, image key prefix.
+# KEYS: image, image set, erased.  ARGV: ttl, image id, now, max images, image key prefix.
 _SAVE_IMAGE = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 redis.call('SET', KEYS[1], ARGV[6], 'EX', ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
@@ -63,6 +79,8 @@ class HistoryEntry(BaseModel):
     image_ids: tuple[str, ...] = ()
     language: str | None = None
     at: float = Field(default_factory=time.time)
+    #: A user turn the person spoke (its text is a voice note's transcript, maybe with text).
+    spoken: bool = False
 
 
 def estimate_tokens(entry: HistoryEntry, tokens_per_image: int = 256) -> int:
@@ -100,8 +118,21 @@ class RedisHistory:
             kept.pop(0)
         return kept
 
-    def append(self, key: ConversationKey, *entries: HistoryEntry) -> None:
+    def append(self, key: ConversationKey, *entries: HistoryEntry,
+               once: str | None = None) -> bool:
+        """Append `entries`; with `once` (a marker key), only if that marker is not set yet,
+        setting it in the same transaction (a turn's history is written exactly once).
+        Returns whether the entries were written."""
         name = self._keys.history(key)
+        if once is not None:
+            written = self._redis.register_script(_APPEND_ONCE)(
+                keys=[once, name, self._erased(key)],
+                args=[self._ttl, self._max_turns, *(e.model_dump_json() for e in entries)])
+            if written:
+                self.touch(key)
+            return bool(written)
+        if self._redis.exists(self._erased(key)):
+            return False
         pipe = self._redis.pipeline()
         for entry in entries:
             pipe.rpush(name, entry.model_dump_json())
@@ -112,6 +143,13 @@ class RedisHistory:
         pipe.expire(name, self._ttl)
         pipe.execute()
         self.touch(key)
+        return True
+
+    def _erased(self, key: ConversationKey) -> str:
+        """The tombstone of the conversation's person: while it lives (a deletion just ran),
+        a turn still in flight writes neither history nor photos. Groups have no person here
+        (their history is shared): the name of a key that is never set."""
+        return self._keys.erased(key.platform, key.user_id)
 
     def touch(self, key: ConversationKey) -> None:
         """Refresh the TTL of the history, of the conversation's image set and of its images
@@ -125,7 +163,7 @@ class RedisHistory:
         which keeps the newest `max_images` (older ones are deleted)."""
         image_id = uuid.uuid4().hex
         self._redis.register_script(_SAVE_IMAGE)(
-            keys=[self._keys.image(key, image_id), self._keys.images(key)],
+            keys=[self._keys.image(key, image_id), self._keys.images(key), self._erased(key)],
             args=[self._ttl, image_id, time.time(), self._max_images, self._keys.image(key, ""),
                   data])
         return image_id

@@ -4,7 +4,10 @@
     sealion:conv:{conversation}:pending             list of InboundMessage JSON, arrival order
     sealion:conv:{conversation}:inflight            list: the messages of the turn being answered
     sealion:conv:{conversation}:turn                string: the id of the turn in flight (the lock)
-    sealion:conv:{conversation}:owner               string: the turn the inflight messages belong to
+    sealion:conv:{conversation}:owner               string: the lease token of the turn the inflight
+                                                    messages belong to ("{turn_id}.{epoch}")
+    sealion:active                                  sorted set: conversation key JSON -> when it was
+                                                    last seen with work (the reconciler's worklist)
     sealion:conv:{conversation}:history             list of HistoryEntry JSON, oldest first
     sealion:conv:{conversation}:img:{image_id}      bytes: a downscaled JPEG from the history
     sealion:conv:{conversation}:images              set: the ids of the conversation's images
@@ -14,6 +17,11 @@
     sealion:turn:{turn_id}:done                     string: the turn's history was written
     sealion:turn:{turn_id}:partial                  string: the answer so far (streaming)
     sealion:turn:{turn_id}:audio:{slot}             bytes: a voice note of the turn, until heard
+    sealion:turn:{turn_id}:plan                     string: the turn's TurnPlan JSON (for a resume)
+    sealion:turn:{turn_id}:outcome                  string: the GenerationOutcome JSON, first wins
+    sealion:turn:{turn_id}:delivering               string: a worker is sending the reply (short TTL)
+    sealion:lease:{token}:started                   string: generation of this lease began
+    sealion:lease:{token}:generating                string: a GPU worker is generating (short TTL)
     sealion:workers                                 sorted set: worker name -> last heartbeat
     sealion:metrics:{kind}:{name}                   hash: service metrics (storage/metrics.py)
     sealion:bot:{platform}:{bot}:username           string: the bot's own username (getMe)
@@ -27,6 +35,9 @@
     sealion:blocked                                 hash: "{platform}:{person}" -> JSON (block list)
     sealion:backlog                                 sorted set: turn id -> when it went to the model
     sealion:conv:{conversation}:busy                string: the busy notice went out (its window)
+    sealion:erased:{platform}:{person}              string: when the person's data was deleted;
+                                                    while it lives no history or photo of their
+                                                    conversations is written (storage/erasure.py)
 
 `{conversation}` is `ConversationKey.as_path()`: platform:bot:chat:user.
 
@@ -79,11 +90,22 @@ class KeyBuilder:
     def images(self, key: ConversationKey) -> str:
         return self.conversation(key, "images")
 
+    def erased(self, platform: Platform, user_id: str) -> str:
+        return f"{self.prefix}:erased:{platform.value}:{user_id}"
+
+    def conversation_pattern(self, key: ConversationKey) -> str:
+        """A SCAN pattern matching exactly the keys of one conversation."""
+        return f"{self.prefix}:conv:{glob_escape(key.as_path())}:*"
+
+    def rate_patterns(self, platform: Platform, person: str) -> tuple[str, str]:
+        """SCAN patterns of a person's rate-limit keys on every bot of a platform."""
+        bucket = f"{self.prefix}:rate:{platform.value}:*:{glob_escape(person)}"
+        return bucket, f"{bucket}:noticed"
+
     def person_pattern(self, platform: Platform, user_id: str) -> str:
         """A SCAN pattern matching every conversation key of a person on a platform (and maybe
         others: check each with `conversation_of`)."""
-        escaped = "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in user_id)
-        return f"{self.prefix}:conv:{platform.value}:*:{escaped}:*"
+        return f"{self.prefix}:conv:{platform.value}:*:{glob_escape(user_id)}:*"
 
     def conversation_of(self, name: str) -> ConversationKey | None:
         """The conversation that a `conversation(key, part)` key belongs to; None for another
@@ -112,6 +134,24 @@ class KeyBuilder:
 
     def turn_done(self, turn_id: str) -> str:
         return f"{self.prefix}:turn:{turn_id}:done"
+
+    def turn_plan(self, turn_id: str) -> str:
+        return f"{self.prefix}:turn:{turn_id}:plan"
+
+    def turn_outcome(self, turn_id: str) -> str:
+        return f"{self.prefix}:turn:{turn_id}:outcome"
+
+    def turn_delivering(self, turn_id: str) -> str:
+        return f"{self.prefix}:turn:{turn_id}:delivering"
+
+    def lease_started(self, token: str) -> str:
+        return f"{self.prefix}:lease:{token}:started"
+
+    def lease_generating(self, token: str) -> str:
+        return f"{self.prefix}:lease:{token}:generating"
+
+    def active(self) -> str:
+        return f"{self.prefix}:active"
 
     def metric(self, kind: str, name: str) -> str:
         return f"{self.prefix}:metrics:{kind}:{name}"
@@ -151,3 +191,8 @@ class KeyBuilder:
 
     def busy_notice(self, key: ConversationKey) -> str:
         return self.conversation(key, "busy")
+
+
+def glob_escape(text: str) -> str:
+    """`text` matched literally in a Redis SCAN/KEYS pattern."""
+    return "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in text)

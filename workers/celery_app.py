@@ -1,9 +1,11 @@
 """The Celery app: Redis broker, two queues, at-least-once delivery made safe by idempotent tasks.
 
 Queue "io" carries platform work (media, sending, typing); queue "inference" carries generation
-only, so a slow platform never holds the GPU. `acks_late` with `reject_on_worker_lost` means a
-task whose worker dies is delivered again: after `CELERY_VISIBILITY_TIMEOUT` (kept above the hard
-time limit and the turn timeout) when the whole worker died, at once when only a pool process did.
+only, so a slow platform never holds the GPU. A task only says "look at this conversation": the
+state lives in Redis (storage/conversations.py), and turn leases with a reconciler in every
+worker (workers/leases.py) recover a dead worker's turns within a minute. `acks_late` with
+`reject_on_worker_lost` stays as a second line: a dead worker's tasks are delivered again after
+`CELERY_VISIBILITY_TIMEOUT`, and find their turn already answered.
 """
 
 from __future__ import annotations
@@ -38,8 +40,21 @@ def create_celery(settings: Settings | None = None) -> Celery:
             "visibility_timeout": settings.celery_visibility_timeout,
             "unacked_restore_interval": settings.celery_restore_interval,
             "unacked_restore_throttle": 1,
+            # Every broker socket has timeouts: a half-open connection is noticed, never waited
+            # on forever (the socket timeout stays above the transport's 1 s BRPOP).
+            "socket_connect_timeout": settings.redis_connect_timeout_seconds,
+            "socket_timeout": settings.redis_socket_timeout_seconds,
+            "health_check_interval": 10,
         },
+        broker_connection_timeout=settings.redis_connect_timeout_seconds,
         broker_connection_retry_on_startup=True,
+        # A worker never gives up on its broker: Redis restarting, or a minute of network
+        # trouble, ends in a reconnect, not in an exit (a GPU worker reloads for minutes).
+        broker_connection_max_retries=None,
+        # A publish while the broker is away fails within about a second instead of hanging:
+        # the message is already pending in Redis, and the reconciler starts it later.
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0,
+                                   "interval_step": 0.3, "interval_max": 0.5},
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         task_send_sent_event=False,

@@ -1,4 +1,5 @@
-"""Worker start and stop: heartbeats for the API's readiness check, and the model's warm-up.
+"""Worker start and stop: the heartbeat thread (the worker registry for the API's readiness
+check, the turn leases, the reconciler), and the model's warm-up.
 
 The model is loaded once per process after the worker has started (never before a fork), and
 only by workers that consume the inference queue with a threads or solo pool.
@@ -17,22 +18,30 @@ from bot.language import warm_up as warm_up_language
 from bot.startup import explain_model_failure, model_name
 from storage.keys import Queue
 from storage.model_status import ModelStatusBoard
+from workers.celery_app import app, enqueue_conversation
+from workers.leases import Heartbeat, Reconciler
 from workers.runtime import runtime
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 10.0
 _stop = threading.Event()
 _name = f"{socket.gethostname()}:{os.getpid()}"
+_heartbeat: Heartbeat | None = None
 
 
-def _heartbeat() -> None:
-    while not _stop.is_set():
-        try:
-            runtime().workers.beat(_name)
-        except Exception as exc:  # Redis briefly away: try again at the next beat
-            log.warning("heartbeat failed: %s", exc)
-        _stop.wait(HEARTBEAT_SECONDS)
+def start_heartbeat() -> Heartbeat:
+    """The process's heartbeat thread: the worker registry, the turn leases this process
+    holds, and the reconciler (every worker runs one: recovery needs no single scheduler)."""
+    global _heartbeat
+    if _heartbeat is None:
+        rt = runtime()
+        s = rt.settings
+        reconciler = Reconciler(rt.store, lambda key: enqueue_conversation(app, key),
+                                grace_seconds=s.reconcile_grace_seconds)
+        _heartbeat = Heartbeat(rt.leases, reconciler, beat_seconds=s.lease_heartbeat_seconds,
+                               sweep_seconds=s.reconcile_interval_seconds,
+                               on_beat=lambda: rt.workers.beat(_name)).start()
+    return _heartbeat
 
 
 #: A model server that did not answer at start is asked again this often (seconds).
@@ -77,7 +86,7 @@ def _warm_up() -> None:
 
 @worker_ready.connect
 def _on_ready(sender=None, **_: object) -> None:
-    threading.Thread(target=_heartbeat, name="heartbeat", daemon=True).start()
+    start_heartbeat()
     queues = set(sender.app.amqp.queues.consume_from or {}) if sender is not None else set()
     pool = type(getattr(sender, "pool", None)).__module__ if sender is not None else ""
     if Queue.INFERENCE in queues and "prefork" not in pool:
@@ -90,6 +99,8 @@ def _on_ready(sender=None, **_: object) -> None:
 @worker_shutdown.connect
 def _on_shutdown(**_: object) -> None:
     _stop.set()
+    if _heartbeat is not None:
+        _heartbeat.stop()
     try:
         runtime().workers.leave(_name)
         ModelStatusBoard(runtime().redis).leave(_name)

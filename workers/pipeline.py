@@ -1,33 +1,59 @@
-"""The steps of one turn, called by the thin Celery tasks in `workers.tasks`.
+"""The turn service: the steps of one turn, called by the thin Celery tasks in `workers.tasks`.
 
-    prepare (io)  take the turn, act on commands, fetch photos, choose the language, build the
-                  model request from the history
-    generate (inference)  run the engine on the request
-    deliver (io)  send notices and the answer (or an apology), write the history, end the turn,
-                  and start the next turn if messages arrived meanwhile
+    start (io)     take the turn's lease, plan it (language, commands), fetch its photos, build
+                   the generation job; or resume a turn whose worker died where it stopped
+    generate (gpu) run the engine on the job; nothing else (no turn ownership, no platform I/O)
+    deliver (io)   compose the reply, send it, write the log and history, release the turn
 
-Each step first checks that its turn is still the conversation's current one, so a redelivered
-task of a finished turn does nothing; parts already sent are skipped on a retry.
+`TurnService` gets every service it needs injected (turn store, history, log, metrics, the
+adapters, the engine, the lease keeper), so a test builds it with a recording adapter and a
+scripted engine. Each step of a turn is a named method; new steps go where the docstrings of
+`start` and `deliver` say.
+
+Failure rules: Redis errors propagate (the lease lapses and the reconciler resumes the turn);
+a transient send error propagates for the task to retry with capped backoff; a permanent send
+error is logged and the turn ends; anything else ends the turn with the apology in the user's
+language (`abort`, `give_up`). Every record a turn writes is keyed by its turn id, so a resumed
+or redelivered step never repeats what was done.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
+from typing import Any, Protocol, TypeVar
 
-from adapters.base import MediaError, MediaTooLarge, PermanentSendError
+import redis
+
+from adapters.base import BaseAdapter, MediaError, MediaTooLarge, PermanentSendError
 from bot.conversation import TurnPlan, clean_reply, plan_turn, system_prompt
 from bot.language import clean, is_other_language
-from bot.messages import ConversationKey, Platform, Reply
+from bot.messages import ConversationKey, InboundMessage, Platform, Reply
+from bot.settings import Settings
 from bot.texts import REPLY_INSTRUCTION, Text, text
-from storage.history import HistoryEntry
-from storage.log import TurnRecord
-from workers.images import NotAnImage, downscale_to_jpeg, make_thumbnail
-from workers.runtime import Runtime
+from storage.conversations import ConversationStore, turn_id_of
+from storage.history import HistoryEntry, RedisHistory
+from storage.log import ConversationLog, TurnRecord
+from storage.metrics import RedisMetrics
+from workers.engines.base import ChatTurn, GenerationRequest, GenerationResult
+from workers.faults import FaultInjector
+from workers.images import ImageUnreadable, make_thumbnail, prepare_image
+from workers.jobs import (
+    Deliver,
+    Generate,
+    GenerationJob,
+    GenerationOutcome,
+    Idle,
+    JobTurn,
+    Step,
+    Wait,
+)
+from workers.leases import LeaseKeeper
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Only the newest images of a conversation go to the model as pixels; older ones as a mention.
 MAX_HISTORY_IMAGES = 3
@@ -37,170 +63,447 @@ MIN_CHECKED_LETTERS = 20
 PIN_TTL_SECONDS = 365 * 24 * 3600
 
 
-@dataclass
-class Step:
-    """What the task should do next."""
+class TurnBusy(Exception):
+    """Another worker is delivering this turn; try again after `retry_after` seconds."""
 
-    kind: str  # "idle" | "wait" | "generate" | "deliver"
-    countdown: float = 0.0
-    plan: dict[str, Any] = field(default_factory=dict)
-    request: dict[str, Any] = field(default_factory=dict)
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"turn busy for {retry_after:.1f}s")
+        self.retry_after = retry_after
 
 
-def prepare(rt: Runtime, key: ConversationKey) -> Step:
-    s = rt.settings
-    pending = rt.store.pending(key)
-    if pending and pending[-1].album_id:
-        # Album photos arrive as separate updates: gather them before starting the turn.
-        wait = pending[-1].received_at + s.album_window_seconds - time.time()
+class Engine(Protocol):
+    def generate(self, request: GenerationRequest) -> GenerationResult: ...
+
+
+class TurnService:
+    def __init__(self, settings: Settings, *, store: ConversationStore, history: RedisHistory,
+                 conversation_log: ConversationLog, metrics: RedisMetrics,
+                 adapters: Callable[[Platform], BaseAdapter], engine: Callable[[], Engine],
+                 run: Callable[[Coroutine[Any, Any, Any]], Any],
+                 leases: LeaseKeeper | None = None, faults: FaultInjector | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.history = history
+        self.conversation_log = conversation_log
+        self.metrics = metrics
+        self.adapter = adapters
+        self.engine = engine
+        self.run = run
+        self.leases = leases or LeaseKeeper(store, max_hold_seconds=settings.turn_timeout_seconds)
+        self.faults = faults or FaultInjector(None)
+
+    # ================================================================ start (I/O worker)
+    def start(self, key: ConversationKey) -> Step:
+        """Take the conversation's next turn and prepare it.
+
+        The steps, in order: `album_wait`, take the lease, `plan`, `apply_commands`,
+        `fetch_images`, then `route` (the job for the GPU, or delivery at once). A step that
+        checks or transforms the person's input before generation (moderation, transcription)
+        goes between `fetch_images` and `route`; it may end the turn by returning
+        `self.route(plan with notices and no user text, lease)`.
+        """
+        wait = self.album_wait(key)
         if wait > 0:
-            return Step("wait", countdown=wait)
-    state = rt.store.take_turn(key)
-    if state.status == "idle":
-        return Step("idle")
-    if state.status == "busy":
-        # The turn in flight starts the next one when it ends; this retry only matters if its
-        # worker died, after the turn's lock has expired.
-        return Step("wait", countdown=min(state.retry_after + 0.5, s.turn_timeout_seconds))
-    assert state.turn_id is not None
-    messages = rt.store.turn_messages(key)
-    current = rt.store.language(key)
-    adapter = rt.adapter(key.platform)
-    if current is None and not any(m.language_hint for m in messages):
-        # First contact on a platform whose messages carry no language (LINE): ask the profile.
+            return Wait(countdown=wait)
+        state = self.store.take_turn(key)
+        if state.lease is None or state.status not in ("taken", "resumed"):
+            # Busy: the holder starts the next turn when it ends; if it died, the reconciler.
+            return Idle()
+        lease = state.lease
+        self.leases.own(key, lease)
         try:
-            hint = rt.run(adapter.language_hint(key))
+            with self.leases.holding(key, lease):
+                if state.status == "resumed":
+                    resumed = self.resume(key, lease)
+                    if resumed is not None:
+                        return resumed
+                messages = self.store.turn_messages(key)
+                if not messages:
+                    self.store.finish_turn(key, lease)
+                    return Idle()
+                plan = self.plan(key, lease, messages)
+                self.apply_commands(plan)
+                plan = self.fetch_images(plan)
+                return self.route(plan, lease)
+        except redis.RedisError:
+            raise  # Redis away: the lease lapses and the reconciler resumes the turn
         except Exception as exc:
-            log.info("language hint unavailable: %s", exc)
-            hint = None
-        if hint:
-            messages = [m.model_copy(update={"language_hint": hint}) for m in messages]
-    plan = plan_turn(state.turn_id, messages, current_language=current,
-                     default_language=s.default_language,
-                     pinned=rt.store.pinned_language(key))
-    log.info("turn %s: %d message(s), language %s", plan.turn_id, len(messages), plan.language,
-             extra={"conversation": key.log_id(), "turn": plan.turn_id,
-                    "message_ids": list(plan.message_ids)})
-    if plan.reset:
-        rt.history.clear(key)
-    if plan.pin is not None:
-        rt.store.pin_language(key, None if plan.pin == "auto" else plan.pin,
-                              PIN_TTL_SECONDS)
+            log.exception("turn %s: preparing failed", lease)
+            self.abort(key, lease, exc)
+            return Idle()
 
-    if plan.needs_model:
-        _typing(rt, plan)
-    notices = list(plan.notices)
-    image_ids: list[str] = []
-    for attachment in plan.attachments:
+    def album_wait(self, key: ConversationKey) -> float:
+        """Seconds to wait for the rest of an album (photos arrive as separate updates)."""
+        pending = self.store.pending(key)
+        if pending and pending[-1].album_id:
+            return pending[-1].received_at + self.settings.album_window_seconds - time.time()
+        return 0.0
+
+    def resume(self, key: ConversationKey, lease: str) -> Step | None:
+        """Pick a turn whose worker died up where it stopped; None: plan it again."""
+        turn_id = turn_id_of(lease)
+        stored = self.store.plan(turn_id)
+        log.info("turn %s resumed (%s)", lease, "planned" if stored else "not planned yet",
+                 extra={"conversation": key.log_id(), "turn": turn_id})
+        self.metrics.inc("turns_resumed")
+        if stored is None:
+            return None
+        plan = TurnPlan.model_validate_json(stored)
+        outcome = self.store.outcome(turn_id)
+        if outcome is not None:
+            return Deliver(plan=plan, lease=lease,
+                           outcome=GenerationOutcome.model_validate_json(outcome))
+        return self.route(plan, lease, save=False)
+
+    def plan(self, key: ConversationKey, lease: str,
+             messages: list[InboundMessage]) -> TurnPlan:
+        """What the turn does: its language, commands, notices, the person's text and photos."""
+        self.faults.check("prepare")
+        s = self.settings
+        current = self.store.language(key)
+        if current is None and not any(m.language_hint for m in messages):
+            # First contact on a platform whose messages carry no language (LINE): ask it.
+            try:
+                hint = self.run(self.adapter(key.platform).language_hint(key))
+            except Exception as exc:
+                log.info("language hint unavailable: %s", exc)
+                hint = None
+            if hint:
+                messages = [m.model_copy(update={"language_hint": hint}) for m in messages]
+        plan = plan_turn(turn_id_of(lease), messages, current_language=current,
+                         default_language=s.default_language,
+                         pinned=self.store.pinned_language(key))
+        log.info("turn %s: %d message(s), language %s", plan.turn_id, len(messages),
+                 plan.language, extra={"conversation": key.log_id(), "turn": plan.turn_id,
+                                       "message_ids": list(plan.message_ids)})
+        return plan
+
+    def apply_commands(self, plan: TurnPlan) -> None:
+        """/reset forgets the history; /lang pins or releases the reply language."""
+        if plan.reset:
+            self.history.clear(plan.key)
+        if plan.pin is not None:
+            self.store.pin_language(plan.key, None if plan.pin == "auto" else plan.pin,
+                                    PIN_TTL_SECONDS)
+
+    def fetch_images(self, plan: TurnPlan) -> TurnPlan:
+        """Download, decode and store the turn's photos; an unreadable one leaves a notice."""
+        if plan.needs_model:
+            self.typing(plan)
+        notices = list(plan.notices)
+        image_ids: list[str] = []
+        thumbnail_ids: list[str] = []
+        for attachment in plan.attachments:
+            try:
+                self.faults.check("fetch")
+                data = self.run(self.adapter(plan.key.platform).fetch_media(attachment.ref,
+                                                                            attachment.size))
+                model_jpeg, thumbnail = self.decode_image(data)
+            except MediaTooLarge as exc:
+                notices.append(text(Text.FILE_TOO_LARGE, plan.language,
+                                    limit_mb=exc.limit_bytes // (1024 * 1024)))
+                continue
+            except redis.RedisError:
+                raise
+            except (MediaError, ImageUnreadable) as exc:
+                # Refused by the fetch policy, not downloadable, or not decodable: say so.
+                log.warning("turn %s: attachment unreadable: %s", plan.turn_id,
+                            type(exc).__name__)
+                notices.append(text(Text.IMAGE_UNREADABLE, plan.language))
+                continue
+            except Exception as exc:  # anything unexpected
+                log.warning("turn %s: attachment failed: %s", plan.turn_id,
+                            type(exc).__name__)
+                notices.append(text(Text.APOLOGY, plan.language))
+                continue
+            image_ids.append(self.history.save_image(plan.key, model_jpeg))
+            if thumbnail:
+                thumbnail_ids.append(self.history.save_image(plan.key, thumbnail))
+        return plan.model_copy(update={
+            "notices": tuple(notices), "image_ids": tuple(image_ids),
+            "thumbnail_ids": tuple(thumbnail_ids), "attachments": ()})
+
+    def decode_image(self, data: bytes) -> tuple[bytes, bytes]:
+        """The model's JPEG and the log's thumbnail of one downloaded photo."""
+        prepared = prepare_image(data, self.settings.max_image_pixels)  # decoded once
+        return prepared.model_jpeg, prepared.thumbnail
+
+    def route(self, plan: TurnPlan, lease: str, *, save: bool = True) -> Step:
+        """Record the plan (a resumed turn starts from it), then generate or deliver."""
+        if plan.user_text.strip() or plan.image_ids:
+            adapter = self.adapter(plan.key.platform)
+            plan = plan.model_copy(update={"stream": adapter.streams(plan.reply_context)})
+            if save:
+                self.store.save_plan(plan.turn_id, plan.model_dump_json())
+            return Generate(plan=plan, lease=lease, job=self.job(plan, lease))
+        if save:
+            self.store.save_plan(plan.turn_id, plan.model_dump_json())
+        return Deliver(plan=plan, lease=lease)
+
+    def job(self, plan: TurnPlan, lease: str) -> GenerationJob:
+        """The model request: image ids, not bytes; the GPU worker reads them from Redis."""
+        s = self.settings
+        budget = max(s.history_max_tokens - len(plan.user_text) // 4, 0)
+        entries = [] if plan.reset else self.history.load(plan.key, max_tokens=budget)
+        turns = [JobTurn(role=e.role, text=e.text, image_ids=e.image_ids) for e in entries]
+        turns.append(JobTurn(role="user", text=plan.user_text, image_ids=plan.image_ids))
+        # Keep pixels for the newest images only; older ones become a short mention.
+        seen = 0
+        for index in reversed(range(len(turns))):
+            turn = turns[index]
+            kept: list[str] = []
+            mention = turn.text
+            for image_id in reversed(turn.image_ids):
+                if seen < MAX_HISTORY_IMAGES:
+                    kept.append(image_id)
+                    seen += 1
+                else:
+                    mention = f"[photo] {mention}".strip()
+            turns[index] = turn.model_copy(update={"text": mention,
+                                                   "image_ids": tuple(reversed(kept))})
+        return GenerationJob(
+            turn_id=plan.turn_id, lease=lease, key=plan.key,
+            system=system_prompt(s.system_prompt, plan.language),
+            turns=tuple(turns),
+            max_new_tokens=s.max_new_tokens, language=plan.language, stream=plan.stream)
+
+    def typing(self, plan: TurnPlan) -> None:
         try:
-            data = rt.run(adapter.fetch_media(attachment.ref, attachment.size))
-            image_ids.append(rt.history.save_image(key, downscale_to_jpeg(data,
-                                                                          s.max_image_pixels)))
-        except MediaTooLarge as exc:
-            notices.append(text(Text.FILE_TOO_LARGE, plan.language,
-                                limit_mb=exc.limit_bytes // (1024 * 1024)))
-        except (MediaError, NotAnImage) as exc:
-            # Refused by the fetch policy, not downloadable, or not decodable: say so.
-            log.warning("turn %s: attachment unreadable: %s", plan.turn_id, type(exc).__name__)
-            notices.append(text(Text.IMAGE_UNREADABLE, plan.language))
-    plan = plan.model_copy(update={"notices": tuple(notices), "image_ids": tuple(image_ids),
-                                   "attachments": ()})
-    if plan.user_text.strip() or image_ids:
-        stream = (s.telegram_streaming and key.platform == Platform.TELEGRAM
-                  and bool(plan.reply_context.get("private")))
-        plan = plan.model_copy(update={"stream": stream})
-        return Step("generate", plan=plan.model_dump(mode="json"),
-                    request=_request(rt, plan))
-    return Step("deliver", plan=plan.model_dump(mode="json"))
+            self.run(self.adapter(plan.key.platform).indicate_typing(plan.key,
+                                                                     plan.reply_context))
+        except Exception as exc:  # typing is a courtesy: never fail a turn for it
+            log.info("typing indicator failed: %s", type(exc).__name__)
 
+    # ================================================================ generate (GPU worker)
+    def generate(self, job: GenerationJob) -> GenerationOutcome:
+        """Run the engine on the job; the outcome is kept by turn id (the first one wins)."""
+        if not self.store.in_flight(job.key, job.lease):
+            return GenerationOutcome(skipped=True)
+        kept = self.store.outcome(job.turn_id)
+        if kept is not None:
+            return GenerationOutcome.model_validate_json(kept)
+        if not self.store.begin_generation(job.lease):
+            return GenerationOutcome(skipped=True)  # a redelivered job: another one runs
+        generating = self.store.generation_key(job.lease)
+        try:
+            with self.leases.holding(job.key, job.lease, also=(generating,)):
+                outcome = self._generate(job)
+            # The outcome is kept before the generation lock goes: an owner never sees a
+            # generation that began, ended, and left nothing.
+            kept = self.store.save_outcome(job.turn_id, outcome.model_dump_json())
+        finally:
+            self.store.unlock(generating)
+        return GenerationOutcome.model_validate_json(kept)
 
-def _typing(rt: Runtime, plan: TurnPlan) -> None:
-    try:
-        rt.run(rt.adapter(plan.key.platform).indicate_typing(plan.key, plan.reply_context))
-    except Exception as exc:  # typing is a courtesy: never fail a turn for it
-        log.info("typing indicator failed: %s", exc)
+    def _generate(self, job: GenerationJob) -> GenerationOutcome:
+        try:
+            self.faults.check("generate")
+            turns = tuple(
+                ChatTurn(role=t.role, text=t.text,
+                         images=tuple(img for i in t.image_ids
+                                      if (img := self.history.image(job.key, i)) is not None))
+                for t in job.turns)
+            request = GenerationRequest(
+                system=job.system, turns=turns, max_new_tokens=job.max_new_tokens,
+                on_partial=self._partial_writer(job.turn_id) if job.stream else None)
+            result = self.engine().generate(request)
+            target = job.language
+            if (target and not result.error and self.settings.reply_language_check
+                    and _wrong_language(result.text, target)):
+                # Once more, with the instruction repeated in the user's own turn.
+                log.info("turn %s: answer not in %s; generating again", job.turn_id, target)
+                self.metrics.inc("regenerations")
+                result = self.engine().generate(_firmer(request, target))
+        except redis.RedisError:
+            raise
+        except Exception as exc:  # an answer must come back, even if it is an error
+            log.exception("turn %s: generation failed", job.turn_id)
+            return GenerationOutcome(error=f"{type(exc).__name__}: {exc}")
+        log.info("turn %s: generated %d tokens in %.2fs", job.turn_id, result.completion_tokens,
+                 result.seconds, extra={"conversation": job.key.log_id(), "turn": job.turn_id})
+        if result.completion_tokens and result.seconds > 0:
+            self.metrics.inc("generated_tokens", result.completion_tokens)
+            self.metrics.observe("generation_seconds", result.seconds)
+            self.metrics.observe("batch_size", result.batch_size)
+            self.metrics.observe("generation_tokens_per_second",
+                                 result.completion_tokens / result.seconds)
+        return GenerationOutcome(text=result.text, error=result.error,
+                                 prompt_tokens=result.prompt_tokens,
+                                 completion_tokens=result.completion_tokens,
+                                 seconds=result.seconds)
 
+    def _partial_writer(self, turn_id: str, every: float = 0.5) -> Callable[[str], None]:
+        """A callback keeping the answer so far in Redis, at most every `every` seconds."""
+        last = [0.0]
 
-def _request(rt: Runtime, plan: TurnPlan) -> dict[str, Any]:
-    """The model request as JSON: image ids, not bytes; the GPU worker reads them from Redis."""
-    s = rt.settings
-    budget = max(s.history_max_tokens - len(plan.user_text) // 4, 0)
-    entries = [] if plan.reset else rt.history.load(plan.key, max_tokens=budget)
-    turns = [{"role": e.role, "text": e.text, "image_ids": list(e.image_ids)} for e in entries]
-    turns.append({"role": "user", "text": plan.user_text, "image_ids": list(plan.image_ids)})
-    # Keep pixels for the newest images only; older ones become a short mention.
-    seen = 0
-    for turn in reversed(turns):
-        kept = []
-        for image_id in reversed(turn["image_ids"]):
-            if seen < MAX_HISTORY_IMAGES:
-                kept.append(image_id)
-                seen += 1
-            else:
-                turn["text"] = f"[photo] {turn['text']}".strip()
-        turn["image_ids"] = list(reversed(kept))
-    return {
-        "turn_id": plan.turn_id,
-        "key": plan.key.model_dump(mode="json"),
-        "system": system_prompt(s.system_prompt, plan.language),
-        "turns": turns,
-        "max_new_tokens": s.max_new_tokens,
-        "language": plan.language,
-        "stream": plan.stream,
-    }
+        def write(answer: str) -> None:
+            now = time.monotonic()
+            if answer and now - last[0] >= every:
+                last[0] = now
+                self.store.set_partial(turn_id, clean_reply(answer))
 
+        return write
 
-def generate(rt: Runtime, request: dict[str, Any]) -> dict[str, Any]:
-    from workers.engines.base import ChatTurn, GenerationRequest
+    # ================================================================ deliver (I/O worker)
+    def deliver(self, plan: TurnPlan, lease: str, outcome: GenerationOutcome | None) -> bool:
+        """Compose, send, record, release. Returns True when more messages are waiting.
 
-    key = ConversationKey.model_validate(request["key"])
-    turn_id = request["turn_id"]
-    if not rt.store.claim(key, turn_id):
-        return {"skipped": True}
-    try:
-        turns = tuple(
-            ChatTurn(role=t["role"], text=t["text"],
-                     images=tuple(img for i in t["image_ids"]
-                                  if (img := rt.history.image(key, i)) is not None))
-            for t in request["turns"]
-        )
-        model_request = GenerationRequest(
-            system=request["system"], turns=turns, max_new_tokens=request["max_new_tokens"],
-            on_partial=_partial_writer(rt, turn_id) if request.get("stream") else None)
-        result = rt.engine().generate(model_request)
-        target = request.get("language")
-        if target and rt.settings.reply_language_check and _wrong_language(result.text, target):
-            # Once more, with the instruction repeated in the user's own turn.
-            log.info("turn %s: answer not in %s; generating again", turn_id, target)
-            rt.metrics.inc("regenerations")
-            result = rt.engine().generate(_firmer(model_request, target))
-    except Exception as exc:  # an answer must come back, even if it is an error
-        log.exception("turn %s: generation failed", turn_id)
-        return {"text": "", "error": f"{type(exc).__name__}: {exc}"}
-    rt.store.claim(key, turn_id)
-    log.info("turn %s: generated %d tokens in %.2fs", turn_id, result.completion_tokens,
-             result.seconds, extra={"conversation": key.log_id(), "turn": turn_id})
-    if result.completion_tokens and result.seconds > 0:
-        rt.metrics.inc("generated_tokens", result.completion_tokens)
-        rt.metrics.observe("generation_seconds", result.seconds)
-        rt.metrics.observe("batch_size", result.batch_size)
-        rt.metrics.observe("generation_tokens_per_second",
-                           result.completion_tokens / result.seconds)
-    return {"text": result.text, "error": result.error, "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens, "seconds": result.seconds}
+        Raises `TransientSendError` for the task to retry (parts already sent are skipped).
+        A step that checks the answer before it is sent (moderation) goes between `compose`
+        and `send`, replacing the reply's text with a refusal notice when it must.
+        """
+        if outcome is not None and outcome.skipped:
+            return False
+        if not self.store.claim(plan.key, lease):
+            return False  # the turn ended, or was resumed by another worker
+        sending = self.store.lock_delivery(plan.turn_id)
+        if sending is None:  # a redelivered task while the first one sends
+            raise TurnBusy(self.store.delivery_lock_ttl(plan.turn_id))
+        try:
+            with self.leases.holding(plan.key, lease, also=(sending,)):
+                reply = self.compose(plan, outcome)
+                self.send(plan, reply)
+                self.record(plan, reply, outcome)
+                return self.release(plan, lease)
+        finally:
+            self.store.unlock(sending)
 
+    def compose(self, plan: TurnPlan, outcome: GenerationOutcome | None) -> Reply:
+        """The reply: the turn's notices, then the answer, or the apology if none came."""
+        notices = list(plan.notices)
+        answer = ""
+        if outcome is not None:
+            answer = clean_reply(outcome.text)
+            if outcome.error:
+                log.warning("turn %s: engine error: %s", plan.turn_id, outcome.error)
+            if not answer:
+                notices.append(text(Text.APOLOGY, plan.language))
+        return Reply(key=plan.key, in_reply_to=plan.in_reply_to, language=plan.language,
+                     notices=tuple(notices), text=answer, reply_context=plan.reply_context)
 
-def _partial_writer(rt: Runtime, turn_id: str, every: float = 0.5) -> Any:
-    """A callback keeping the answer so far in Redis, at most every `every` seconds."""
-    last = [0.0]
+    def send(self, plan: TurnPlan, reply: Reply) -> None:
+        """Send the reply's parts not sent yet; a permanent refusal is logged, not retried."""
+        key = plan.key
+        try:
+            self.faults.check("send")
+            self.run(self.adapter(key.platform).send(reply, _TurnDeliveryLog(self.store,
+                                                                             plan.turn_id)))
+        except PermanentSendError as exc:
+            log.error("turn %s: reply refused by %s: %s", plan.turn_id, key.platform, exc)
+            self.metrics.inc("send_errors", platform=key.platform.value, code=exc.code)
+        else:
+            self.metrics.observe("first_reply_seconds", max(time.time() - plan.received_at, 0),
+                                 platform=key.platform.value)
+        self.metrics.inc("languages", language=plan.language)
 
-    def write(text: str) -> None:
-        now = time.monotonic()
-        if text and now - last[0] >= every:
-            last[0] = now
-            rt.store.set_partial(turn_id, clean_reply(text))
+    def record(self, plan: TurnPlan, reply: Reply, outcome: GenerationOutcome | None) -> None:
+        """The log, then the history, each written once per turn id; before the release, so a
+        crash at any point loses nothing and doubles nothing."""
+        key = plan.key
+        self.faults.check("record")
+        answer = reply.text
+        # While the turn is in flight its messages are still in the inflight list.
+        messages = self.store.turn_messages(key)
+        self.conversation_log.record_turn(TurnRecord(
+            key=key, messages=tuple(messages), user_text=plan.user_text,
+            thumbnails=self._thumbnails(plan),
+            reply_text=answer or "\n".join(reply.notices), language=plan.language,
+            model=self.settings.model_id if outcome is not None else None,
+            latency_ms=(time.time() - plan.received_at) * 1000 if plan.received_at else None,
+            prompt_tokens=outcome.prompt_tokens if outcome else None,
+            completion_tokens=outcome.completion_tokens if outcome else None,
+            error=outcome.error if outcome else None, turn_id=plan.turn_id))
+        self.store.set_language(key, plan.language, self.settings.history_ttl_seconds)
+        entries: list[HistoryEntry] = []
+        if plan.needs_model:
+            entries.append(HistoryEntry(role="user", text=plan.user_text,
+                                        image_ids=plan.image_ids, language=plan.language))
+            if answer:
+                entries.append(HistoryEntry(role="assistant", text=answer,
+                                            language=plan.language))
+        self.history.append(key, *entries, once=self.store.done_marker(plan.turn_id))
 
-    return write
+    def _thumbnails(self, plan: TurnPlan) -> tuple[bytes, ...]:
+        ids = plan.thumbnail_ids
+        if not ids:  # a plan from before thumbnails were made at download time
+            return tuple(make_thumbnail(data) for i in plan.image_ids
+                         if (data := self.history.image(plan.key, i)))
+        return tuple(data for i in ids if (data := self.history.image(plan.key, i)))
+
+    def release(self, plan: TurnPlan, lease: str) -> bool:
+        """End the turn; True when more messages are waiting for the next one."""
+        self.store.finish_turn(plan.key, lease)
+        return self.store.has_work(plan.key)
+
+    # ================================================================ failures
+    def give_up(self, plan: TurnPlan, lease: str, reason: BaseException) -> bool:
+        """End a turn that cannot be answered: the apology (best effort), the record, the
+        release. Returns True when more messages are waiting."""
+        log.error("turn %s: giving up: %s", plan.turn_id, type(reason).__name__)
+        self.metrics.inc("turns_failed", step=type(reason).__name__)
+        if not self.store.claim(plan.key, lease):
+            return False
+        with self.leases.holding(plan.key, lease):
+            reply = Reply(key=plan.key, in_reply_to=plan.in_reply_to, language=plan.language,
+                          notices=(text(Text.APOLOGY, plan.language),),
+                          reply_context=plan.reply_context)
+            if not self.store.sent_parts(plan.turn_id):  # no answer went out yet
+                self._send_apology(plan.turn_id, reply)
+            try:
+                self.record(plan, reply, GenerationOutcome(
+                    error=f"{type(reason).__name__}: {reason}"))
+            except redis.RedisError:
+                raise
+            except Exception:
+                log.exception("turn %s: record failed after giving up", plan.turn_id)
+            return self.release(plan, lease)
+
+    def abort(self, key: ConversationKey, lease: str, reason: BaseException) -> None:
+        """End a turn that failed before it had a plan: the apology, then the release."""
+        self.metrics.inc("turns_failed", step=type(reason).__name__)
+        messages = self.store.turn_messages(key)
+        last = messages[-1] if messages else None
+        language = (self.store.pinned_language(key) or self.store.language(key)
+                    or next((m.language_hint for m in reversed(messages) if m.language_hint),
+                            None) or self.settings.default_language)
+        language = language if language in REPLY_INSTRUCTION else self.settings.default_language
+        reply = Reply(key=key, in_reply_to=last.message_id if last else "", language=language,
+                      notices=(text(Text.APOLOGY, language),),
+                      reply_context=last.reply_context if last else {})
+        self._send_apology(turn_id_of(lease), reply)
+        self.store.finish_turn(key, lease)
+
+    def _send_apology(self, turn_id: str, reply: Reply) -> None:
+        try:
+            self.run(self.adapter(reply.key.platform).send(
+                reply, _TurnDeliveryLog(self.store, f"{turn_id}:apology")))
+        except Exception as exc:  # the platform is away too: the turn still ends
+            log.error("turn %s: apology not sent: %s", turn_id, type(exc).__name__)
+
+    # ================================================================ while the model works
+    def keep_typing(self, plan: TurnPlan, lease: str, started: float) -> bool:
+        """Refresh the typing indicator, or the draft of a streamed answer; True while the turn
+        is still being answered."""
+        if time.time() - started > self.settings.turn_timeout_seconds:
+            return False
+        if not self.store.in_flight(plan.key, lease):
+            return False
+        partial = self.store.partial(plan.turn_id) if plan.stream else None
+        if partial:
+            try:
+                draft_id = int(plan.turn_id[:8], 16) or 1
+                self.run(self.adapter(plan.key.platform).show_partial(
+                    plan.key, plan.reply_context, partial, draft_id))
+                return True
+            except Exception as exc:  # a draft is a courtesy, like typing
+                log.info("draft not shown: %s", type(exc).__name__)
+        self.typing(plan)
+        return True
+
+    def refresh_interval(self, plan: TurnPlan) -> float:
+        if plan.stream:
+            return self.settings.stream_interval_seconds
+        return self.adapter(plan.key.platform).typing_interval()
 
 
 def _wrong_language(answer: str, target: str) -> bool:
@@ -211,9 +514,7 @@ def _wrong_language(answer: str, target: str) -> bool:
     return is_other_language(cleaned, target)
 
 
-def _firmer(request: Any, target: str) -> Any:
-    from workers.engines.base import ChatTurn
-
+def _firmer(request: GenerationRequest, target: str) -> GenerationRequest:
     instruction = REPLY_INSTRUCTION.get(target) or REPLY_INSTRUCTION["en"]
     *earlier, last = request.turns
     nudged = ChatTurn(role=last.role, text=f"{last.text}\n\n({instruction})".strip(),
@@ -225,86 +526,13 @@ def _firmer(request: Any, target: str) -> Any:
 class _TurnDeliveryLog:
     """Which parts of the turn's reply went out, kept in Redis under the turn id."""
 
-    def __init__(self, rt: Runtime, turn_id: str) -> None:
-        self._rt, self._turn_id = rt, turn_id
-        self._sent = rt.store.sent_parts(turn_id)
+    def __init__(self, store: ConversationStore, turn_id: str) -> None:
+        self._store, self._turn_id = store, turn_id
+        self._sent = store.sent_parts(turn_id)
 
     def is_sent(self, part: int) -> bool:
         return str(part) in self._sent
 
     def mark_sent(self, part: int) -> None:
-        self._rt.store.mark_sent(self._turn_id, str(part))
+        self._store.mark_sent(self._turn_id, str(part))
         self._sent.add(str(part))
-
-
-def deliver(rt: Runtime, result: dict[str, Any] | None, plan_json: dict[str, Any]) -> bool:
-    """Send the turn's replies and end it. Returns True when more messages are waiting.
-
-    Raises `TransientSendError` for the task to retry; parts already sent are not sent again.
-    """
-    plan = TurnPlan.model_validate(plan_json)
-    key = plan.key
-    if (result or {}).get("skipped") or not rt.store.claim(key, plan.turn_id):
-        return False
-    notices = list(plan.notices)
-    answer = ""
-    if result is not None:
-        answer = clean_reply(result.get("text") or "")
-        if result.get("error"):
-            log.warning("turn %s: engine error: %s", plan.turn_id, result["error"])
-        if not answer:
-            notices.append(text(Text.APOLOGY, plan.language))
-    reply = Reply(key=key, in_reply_to=plan.in_reply_to, language=plan.language,
-                  notices=tuple(notices), text=answer, reply_context=plan.reply_context)
-    try:
-        rt.run(rt.adapter(key.platform).send(reply, _TurnDeliveryLog(rt, plan.turn_id)))
-    except PermanentSendError as exc:
-        log.error("turn %s: reply refused by %s: %s", plan.turn_id, key.platform, exc)
-        rt.metrics.inc("send_errors", platform=key.platform.value, code=exc.code)
-    else:
-        rt.metrics.observe("first_reply_seconds", max(time.time() - plan.received_at, 0),
-                           platform=key.platform.value)
-    rt.metrics.inc("languages", language=plan.language)
-    if rt.store.mark_done_once(plan.turn_id):
-        rt.store.set_language(key, plan.language, rt.settings.history_ttl_seconds)
-        if plan.needs_model:
-            entries = [HistoryEntry(role="user", text=plan.user_text, image_ids=plan.image_ids,
-                                    language=plan.language)]
-            if answer:
-                entries.append(HistoryEntry(role="assistant", text=answer,
-                                            language=plan.language))
-            rt.history.append(key, *entries)
-        # Before finish_turn: the turn's messages are still in its inflight list.
-        messages = rt.store.turn_messages(key)
-        rt.conversation_log.record_turn(TurnRecord(
-            key=key, messages=tuple(messages), user_text=plan.user_text,
-            thumbnails=tuple(make_thumbnail(data) for i in plan.image_ids
-                             if (data := rt.history.image(key, i))),
-            reply_text=answer or "\n".join(notices), language=plan.language,
-            model=rt.settings.model_id if result is not None else None,
-            latency_ms=(time.time() - plan.received_at) * 1000 if plan.received_at else None,
-            prompt_tokens=(result or {}).get("prompt_tokens"),
-            completion_tokens=(result or {}).get("completion_tokens"),
-            error=(result or {}).get("error"), turn_id=plan.turn_id))
-    rt.store.finish_turn(key, plan.turn_id)
-    return rt.store.has_work(key)
-
-
-def keep_typing(rt: Runtime, plan: TurnPlan, started: float) -> bool:
-    """Refresh the typing indicator, or the draft of a streamed answer; True while the turn
-    is still being answered."""
-    if time.time() - started > rt.settings.turn_timeout_seconds:
-        return False
-    if not rt.store.in_flight(plan.key, plan.turn_id):
-        return False
-    partial = rt.store.partial(plan.turn_id) if plan.stream else None
-    if partial:
-        try:
-            draft_id = int(plan.turn_id[:8], 16) or 1
-            rt.run(rt.adapter(plan.key.platform).show_partial(plan.key, plan.reply_context,
-                                                              partial, draft_id))
-            return True
-        except Exception as exc:  # a draft is a courtesy, like typing
-            log.info("draft not shown: %s", exc)
-    _typing(rt, plan)
-    return True

@@ -1,4 +1,5 @@
-"""What a worker process holds: one Redis client, the stores, and per-thread adapters and loops.
+"""What a worker process holds: one Redis client, the stores, the turn service built from them,
+the lease keeper, and per-thread adapters and loops.
 
 Celery's threads pool runs tasks on long-lived threads. Each thread gets its own asyncio event
 loop and its own adapter instances, because a python-telegram-bot `Bot` (and any async HTTP
@@ -20,10 +21,13 @@ import redis
 from adapters.base import BaseAdapter, adapter_class
 from bot.messages import Platform
 from bot.settings import Settings, get_settings
-from storage.log import ConversationLog
 from storage.conversations import ConversationStore, WorkerRegistry
 from storage.history import RedisHistory
+from storage.log import ConversationLog
 from storage.metrics import RedisMetrics
+from workers.faults import FaultInjector
+from workers.leases import LeaseKeeper
+from workers.pipeline import TurnService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,11 +45,28 @@ class Runtime:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.settings.effective_redis_url)
+        s = self.settings
+        return redis.Redis.from_url(
+            s.effective_redis_url, socket_timeout=s.redis_socket_timeout_seconds,
+            socket_connect_timeout=s.redis_connect_timeout_seconds, health_check_interval=30)
 
     @cached_property
     def store(self) -> ConversationStore:
-        return ConversationStore(self.redis, turn_ttl=self.settings.turn_timeout_seconds)
+        return ConversationStore(self.redis, lease_seconds=self.settings.lease_seconds,
+                                 list_ttl=max(self.settings.turn_timeout_seconds * 4, 3600))
+
+    @cached_property
+    def leases(self) -> LeaseKeeper:
+        """The turn leases this process renews (workers.lifecycle beats them)."""
+        return LeaseKeeper(self.store, max_hold_seconds=self.settings.turn_timeout_seconds)
+
+    @cached_property
+    def turns(self) -> TurnService:
+        """The turn service, its services injected."""
+        return TurnService(self.settings, store=self.store, history=self.history,
+                           conversation_log=self.conversation_log, metrics=self.metrics,
+                           adapters=self.adapter, engine=self.engine, run=self.run,
+                           leases=self.leases, faults=FaultInjector(self.settings.fault_inject))
 
     @cached_property
     def history(self) -> RedisHistory:

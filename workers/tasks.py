@@ -1,4 +1,10 @@
-"""Celery tasks: thin wrappers over `workers.pipeline`, which holds the logic."""
+"""Celery tasks: thin wrappers over `workers.pipeline.TurnService`, which holds the logic.
+
+Arguments cross as JSON and are validated with the models of `workers.jobs` on entry. Failure
+rules: a Redis error propagates (the turn's lease lapses and a reconciler restarts it); a
+transient send error is retried with capped backoff, then the turn ends with the apology;
+anything else ends the turn with the apology at once.
+"""
 
 from __future__ import annotations
 
@@ -6,67 +12,82 @@ import logging
 import time
 from typing import Any
 
+import redis
 from celery import chain
-from celery.exceptions import MaxRetriesExceededError
 
 from adapters.base import TransientSendError
 from bot.conversation import TurnPlan
 from bot.messages import ConversationKey
-from workers import lifecycle  # noqa: F401  (worker signals)
-from workers import pipeline
+from workers import (
+    lifecycle,  # noqa: F401  (worker signals)
+)
 from workers.celery_app import INFERENCE_QUEUE, IO_QUEUE, app
+from workers.jobs import Deliver, Generate, GenerationJob, GenerationOutcome, Wait
+from workers.pipeline import TurnBusy
 from workers.runtime import runtime
 
 log = logging.getLogger(__name__)
 
-#: A reply that cannot be sent after this many tries is given up (the turn still ends).
-MAX_SEND_RETRIES = 8
+#: The longest pause between two tries of a refused send.
+MAX_SEND_BACKOFF_SECONDS = 60.0
 
 
 @app.task(bind=True, name="workers.tasks.process_conversation", max_retries=None)
 def process_conversation(self: Any, key: dict[str, Any]) -> str:
     """Start the conversation's next turn, if it has waiting messages and none in flight."""
-    rt = runtime()
-    step = pipeline.prepare(rt, ConversationKey.model_validate(key))
-    if step.kind == "wait":
+    turns = runtime().turns
+    step = turns.start(ConversationKey.model_validate(key))
+    if isinstance(step, Wait):
         raise self.retry(countdown=step.countdown)
-    if step.kind == "generate":
+    if isinstance(step, Generate):
         chain(
-            generate_reply.s(step.request).set(queue=INFERENCE_QUEUE),
-            deliver_reply.s(step.plan).set(queue=IO_QUEUE),
+            generate_reply.s(step.job.model_dump(mode="json")).set(queue=INFERENCE_QUEUE),
+            deliver_reply.s(step.plan.model_dump(mode="json"), step.lease).set(queue=IO_QUEUE),
         ).apply_async()
-        keep_typing.apply_async(args=[step.plan, time.time()],
-                                countdown=_refresh_interval(rt, TurnPlan.model_validate(step.plan)))
-    elif step.kind == "deliver":
-        deliver_reply.apply_async(args=[None, step.plan], queue=IO_QUEUE)
+        keep_typing.apply_async(args=[step.plan.model_dump(mode="json"), step.lease,
+                                      time.time()],
+                                countdown=turns.refresh_interval(step.plan))
+    elif isinstance(step, Deliver):
+        deliver_reply.apply_async(
+            args=[step.outcome.model_dump(mode="json") if step.outcome else None,
+                  step.plan.model_dump(mode="json"), step.lease], queue=IO_QUEUE)
     return step.kind
 
 
 @app.task(name="workers.tasks.generate_reply")
-def generate_reply(request: dict[str, Any]) -> dict[str, Any]:
-    """Run the model on one request (queue "inference"); batched with its neighbours."""
-    return pipeline.generate(runtime(), request)
+def generate_reply(job: dict[str, Any]) -> dict[str, Any]:
+    """Run the model on one job (queue "inference"); batched with its neighbours."""
+    outcome = runtime().turns.generate(GenerationJob.model_validate(job))
+    return outcome.model_dump(mode="json")
 
 
-@app.task(bind=True, name="workers.tasks.deliver_reply", max_retries=MAX_SEND_RETRIES)
-def deliver_reply(self: Any, result: dict[str, Any] | None, plan: dict[str, Any]) -> None:
-    """Send the answer, write the history, end the turn, start the next one."""
+@app.task(bind=True, name="workers.tasks.deliver_reply", max_retries=None)
+def deliver_reply(self: Any, outcome: dict[str, Any] | None, plan: dict[str, Any],
+                  lease: str) -> None:
+    """Send the answer, write the log and history, end the turn, start the next one."""
     rt = runtime()
+    turn = TurnPlan.model_validate(plan)
+    result = GenerationOutcome.model_validate(outcome) if outcome is not None else None
     try:
-        more = pipeline.deliver(rt, result, plan)
+        more = rt.turns.deliver(turn, lease, result)
+    except TurnBusy as exc:  # a duplicate of a delivery in progress: look again later
+        raise self.retry(countdown=max(exc.retry_after, 1.0)) from exc
     except TransientSendError as exc:
-        turn = TurnPlan.model_validate(plan)
         rt.metrics.inc("send_errors", platform=turn.key.platform.value, code=exc.code or "retry")
-        try:
+        if self.request.retries < rt.settings.send_max_retries:
             # Back off: the platform's own retry-after, doubled on every further refusal.
-            countdown = min(exc.retry_after * 2 ** self.request.retries, 300)
-            raise self.retry(countdown=countdown)
-        except MaxRetriesExceededError:
-            log.error("giving up sending turn %s: %s", plan.get("turn_id"), exc)
-            rt.store.finish_turn(turn.key, turn.turn_id)
-            more = rt.store.has_work(turn.key)
+            countdown = min(max(exc.retry_after, 0.5) * 2 ** self.request.retries,
+                            MAX_SEND_BACKOFF_SECONDS)
+            raise self.retry(countdown=countdown) from exc
+        more = rt.turns.give_up(turn, lease, exc)
+    except redis.RedisError:
+        raise  # the lease lapses; a reconciler resumes the turn from its records
+    except Exception as exc:
+        log.exception("turn %s: delivery failed", turn.turn_id)
+        more = rt.turns.give_up(turn, lease, exc)
     if more:
-        process_conversation.apply_async(args=[plan["key"]], queue=IO_QUEUE)
+        process_conversation.apply_async(args=[turn.key.model_dump(mode="json")],
+                                         queue=IO_QUEUE)
 
 
 @app.task(name="workers.tasks.purge_conversation_log")
@@ -78,15 +99,11 @@ def purge_conversation_log() -> None:
 
 
 @app.task(name="workers.tasks.keep_typing")
-def keep_typing(plan: dict[str, Any], started: float) -> None:
+def keep_typing(plan: dict[str, Any], lease: str, started: float) -> None:
     """Refresh the typing indicator every few seconds while the turn is being answered."""
-    rt = runtime()
+    turns = runtime().turns
     turn = TurnPlan.model_validate(plan)
-    if pipeline.keep_typing(rt, turn, started):
-        keep_typing.apply_async(args=[plan, started], countdown=_refresh_interval(rt, turn))
+    if turns.keep_typing(turn, lease, started):
+        keep_typing.apply_async(args=[plan, lease, started],
+                                countdown=turns.refresh_interval(turn))
 
-
-def _refresh_interval(rt, turn: TurnPlan) -> float:
-    if turn.stream:
-        return rt.settings.stream_interval_seconds
-    return rt.adapter(turn.key.platform).typing_interval()

@@ -11,21 +11,9 @@ from bot.settings import Settings
 from bot.texts import REPLY_INSTRUCTION
 from storage.conversations import Inbox
 from tests.conftest import new_chat_id
-from workers import pipeline
-from workers.engines.base import GenerationRequest, GenerationResult
+from tests.workers.doubles import ScriptedEngine
+from workers.jobs import GenerationJob, JobTurn
 from workers.runtime import Runtime
-
-
-class ScriptedEngine:
-    """Answers from a list, and keeps the requests it was given."""
-
-    def __init__(self, *answers: str) -> None:
-        self.answers = list(answers)
-        self.requests: list[GenerationRequest] = []
-
-    def generate(self, request: GenerationRequest) -> GenerationResult:
-        self.requests.append(request)
-        return GenerationResult(text=self.answers.pop(0), completion_tokens=5)
 
 
 def runtime_with(engine, redis_server, **settings) -> Runtime:
@@ -39,13 +27,16 @@ def current_turn(rt: Runtime) -> tuple[ConversationKey, str]:
     key = ConversationKey(platform=Platform.TELEGRAM, bot_id="1", chat_id=chat, user_id=chat)
     Inbox(rt.redis, dedupe_ttl=60, pending_ttl=60).accept(
         InboundMessage(key=key, event_id=f"e{chat}", message_id="1", text="สวัสดีครับ"))
-    return key, rt.store.take_turn(key).turn_id
+    lease = rt.store.take_turn(key).lease
+    assert lease is not None
+    return key, lease
 
 
-def request_for(key, turn_id, language="th") -> dict:
-    return {"turn_id": turn_id, "key": key.model_dump(mode="json"), "system": "Be kind.",
-            "turns": [{"role": "user", "text": "ช่วยแนะนำอาหารไทยหน่อยครับ", "image_ids": []}],
-            "max_new_tokens": 64, "language": language}
+def request_for(key, lease, language="th") -> GenerationJob:
+    return GenerationJob(
+        turn_id=lease.rsplit(".", 1)[0], lease=lease, key=key, system="Be kind.",
+        turns=(JobTurn(role="user", text="ช่วยแนะนำอาหารไทยหน่อยครับ"),), max_new_tokens=64,
+        language=language)
 
 
 def stats(rt) -> int:
@@ -58,8 +49,8 @@ def test_wrong_language_answer_is_generated_again_with_a_firmer_instruction(redi
     rt = runtime_with(engine, redis_server)
     before = stats(rt)
     key, turn = current_turn(rt)
-    result = pipeline.generate(rt, request_for(key, turn))
-    assert result["text"] == "แนะนำต้มยำกุ้งและผัดไทยครับ อร่อยมาก"
+    result = rt.turns.generate(request_for(key, turn))
+    assert result.text == "แนะนำต้มยำกุ้งและผัดไทยครับ อร่อยมาก"
     assert len(engine.requests) == 2
     firmer = engine.requests[1]
     assert REPLY_INSTRUCTION["th"] in firmer.system
@@ -75,7 +66,7 @@ def test_right_language_short_or_disabled_means_one_generation(redis_server):
         engine = ScriptedEngine(answer)
         rt = runtime_with(engine, redis_server, **settings)
         key, turn = current_turn(rt)
-        assert pipeline.generate(rt, request_for(key, turn))["text"] == answer
+        assert rt.turns.generate(request_for(key, turn)).text == answer
         assert len(engine.requests) == 1
 
 
@@ -84,6 +75,6 @@ def test_a_finished_turn_is_not_generated_again(redis_server):
     rt = runtime_with(engine, redis_server)
     key, turn = current_turn(rt)
     rt.store.finish_turn(key, turn)
-    assert pipeline.generate(rt, request_for(key, turn)) == {"skipped": True}
+    assert rt.turns.generate(request_for(key, turn)).skipped
     assert engine.requests == []
     redis.Redis.from_url(rt.settings.effective_redis_url).flushdb()

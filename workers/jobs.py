@@ -1,0 +1,93 @@
+"""The typed boundary between the turn's tasks: what crosses Celery as JSON, and nothing else.
+
+    TurnPlan (bot.conversation)  what the turn does: its messages, language, notices, images
+    GenerationJob                what the GPU worker runs: prompt turns with image ids, not bytes
+    GenerationOutcome            what comes back: the answer (or an error), token counts, time
+    Step                         what the I/O side does next, a union discriminated by `kind`:
+                                 Idle | Wait | Generate | Deliver
+
+Every model is frozen; tasks validate their arguments with these models on entry, so a
+malformed or stale message fails loudly at the boundary instead of deep inside a step.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from bot.conversation import TurnPlan
+from bot.messages import ConversationKey
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class JobTurn(_Frozen):
+    """One turn of the prompt; images are history image ids the GPU worker reads from Redis."""
+
+    role: Literal["user", "assistant"]
+    text: str
+    image_ids: tuple[str, ...] = ()
+
+
+class GenerationJob(_Frozen):
+    turn_id: str
+    #: The lease token the job was sent under; a job of a lapsed epoch is skipped.
+    lease: str
+    key: ConversationKey
+    system: str
+    turns: tuple[JobTurn, ...]
+    max_new_tokens: int
+    #: The reply language: an answer confidently in another one is generated once more.
+    language: str | None = None
+    #: Write the answer so far to Redis while generating (streamed drafts).
+    stream: bool = False
+
+
+class GenerationOutcome(_Frozen):
+    text: str = ""
+    #: "<ExceptionType>: message" when the engine could not answer; the turn then apologises.
+    error: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    seconds: float | None = None
+    #: The turn was no longer in flight when the job ran (a stale redelivery): nothing to do.
+    skipped: bool = False
+
+
+class Idle(_Frozen):
+    """Nothing waiting, or a turn already in flight (its holder starts the next one)."""
+
+    kind: Literal["idle"] = "idle"
+
+
+class Wait(_Frozen):
+    """Come back after `countdown` seconds (photos of an album are still arriving)."""
+
+    kind: Literal["wait"] = "wait"
+    countdown: float
+
+
+class Generate(_Frozen):
+    """Send `job` to the GPU worker, then deliver its outcome for `plan`."""
+
+    kind: Literal["generate"] = "generate"
+    plan: TurnPlan
+    lease: str
+    job: GenerationJob
+
+
+class Deliver(_Frozen):
+    """Deliver at once: the turn needs no model (commands, notices), or already has its
+    outcome (a turn resumed after its worker died)."""
+
+    kind: Literal["deliver"] = "deliver"
+    plan: TurnPlan
+    lease: str
+    outcome: GenerationOutcome | None = None
+
+
+Step = Annotated[Idle | Wait | Generate | Deliver, Field(discriminator="kind")]
+STEP: TypeAdapter[Step] = TypeAdapter(Step)
