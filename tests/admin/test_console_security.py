@@ -347,7 +347,8 @@ def test_delete_forgets_the_person_in_redis_too(app, signed_in, seeded, redis_ur
     assert response.status_code == 303
     for key in (budi, not_logged):
         assert client.keys(keys.conversation(key, "*")) == []
-    assert len(client.keys(keys.conversation(other, "*"))) == 4
+    # history, image, the conversation's image set, lang, pin
+    assert len(client.keys(keys.conversation(other, "*"))) == 5
     notice = signed_in.get(response.headers["location"])
     assert "Deleted the data of" in notice.text and "telegram:501" in notice.text
     client.close()
