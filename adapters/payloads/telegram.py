@@ -43,6 +43,15 @@ class Document(Payload):
     file_size: Int64 | None = None
 
 
+class Sound(Payload):
+    """A voice note or an audio file."""
+
+    file_id: str
+    mime_type: str | None = None
+    file_size: Int64 | None = None
+    duration: Count | None = None
+
+
 class RepliedMessage(Payload):
     """The message answered: only its author is read (is it the bot?)."""
 
@@ -60,6 +69,8 @@ class Message(Payload):
     caption_entities: list[MessageEntity] | None = None
     photo: list[PhotoSize] | None = None
     document: Document | None = None
+    voice: Sound | None = None
+    audio: Sound | None = None
     new_chat_members: list[User] | None = None
     reply_to_message: RepliedMessage | None = None
     media_group_id: str | None = None
