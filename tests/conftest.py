@@ -165,7 +165,8 @@ class Deployment:
         self.settings = Settings(**{k.lower(): v for k, v in env.items()
                                     if k.lower() in Settings.model_fields})
         self.worker = WorkerProcess(env, log_path)
-        self.client = TestClient(create_app(self.settings))
+        # An in-process API on this machine: a loopback client, as /metrics expects one.
+        self.client = TestClient(create_app(self.settings), client=("127.0.0.1", 50000))
 
     def start(self) -> Deployment:
         self.client.__enter__()
