@@ -136,6 +136,7 @@ class LineAdapter(BaseAdapter):
             context["reply_token"] = event["replyToken"]
             context["reply_token_expires_at"] = sent_at + REPLY_TOKEN_SECONDS
         common: dict[str, Any] = dict(key=key, event_id=event_id, sent_at=sent_at,
+                                      sender_id=str(user_id),
                                       reply_context=context)
 
         if kind in ("follow", "join"):

@@ -130,7 +130,7 @@ class WhatsAppAdapter(BaseAdapter):
             context["user_id"] = contact["user_id"]
         common: dict[str, Any] = dict(
             key=key, event_id=message["id"], message_id=message["id"],
-            user_name=(contact.get("profile") or {}).get("name"),
+            user_name=(contact.get("profile") or {}).get("name"), sender_id=str(user),
             sent_at=float(message.get("timestamp") or 0) or None, reply_context=context)
         common = {k: v for k, v in common.items() if v is not None}
         kind = message.get("type")

@@ -99,6 +99,10 @@ class InboundMessage(_Frozen):
     #: The platform's idea of the user's language (Telegram `language_code`), if any.
     language_hint: str | None = None
     user_name: str | None = None
+    #: Who wrote it: the platform's id of the sender (Telegram user id, LINE userId, WhatsApp
+    #: wa_id), also in groups, where `key.user_id` is empty. Deleting a person finds their
+    #: group messages by it.
+    sender_id: str = ""
     sent_at: float = Field(default_factory=time.time)
     received_at: float = Field(default_factory=time.time)
     reply_context: dict[str, Any] = Field(default_factory=dict)

@@ -35,9 +35,10 @@ from bot.admin.security import (
 from bot.logs import pseudonym
 from bot.messages import ConversationKey, Platform
 from bot.settings import Settings
+from storage.erasure import erasure_hold_seconds, forget_conversations, mark_erased
 from storage.history import RedisHistory
 from storage.keys import KeyBuilder
-from storage.log import ConversationFilter, ConversationLog
+from storage.log import ConversationFilter, ConversationLog, DeletedPerson
 
 log = logging.getLogger(__name__)
 
@@ -345,15 +346,18 @@ def _person_redis_keys(state: AdminState, platform: Platform,
     return sorted(found, key=lambda k: k.as_path())
 
 
-def forget_in_redis(state: AdminState, keys: list[ConversationKey]) -> int:
-    """History, images, reply language and queued messages of each conversation."""
-    history = state.history()
-    removed = 0
-    for key in keys:
-        removed += history.clear(key)
-        removed += int(state.redis.delete(state.keys.language(key), state.keys.language_pin(key),
-                                          state.keys.pending(key), state.keys.inflight(key)))
-    return removed
+def erase_person(state: AdminState, platform: Platform,
+                 user_id: str) -> tuple[DeletedPerson, int]:
+    """Everything kept of a person, in the order that keeps a turn in flight from writing it
+    back: the Redis tombstone (no more history or photos), the log (with its own tombstone for
+    the writer), then every Redis key of their conversations. Returns the log's report and
+    how many Redis keys went."""
+    mark_erased(state.redis, state.keys, platform, user_id,
+                hold_seconds=erasure_hold_seconds(state.settings))
+    deleted = state.log.delete_person(platform, user_id)
+    keys = sorted({*deleted.conversations, *_person_redis_keys(state, platform, user_id)},
+                  key=lambda k: k.as_path())
+    return deleted, forget_conversations(state.redis, state.keys, platform, user_id, keys)
 
 
 def _person(platform: str, user_id: str) -> tuple[Platform, str]:
@@ -389,10 +393,7 @@ def delete_person(request: Request, session: PageSession, platform: str = Form(.
     _check_post(request, session, csrf)
     state = _state(request)
     chosen, user_id = _person(platform, user_id)
-    deleted = state.log.delete_person(chosen, user_id)
-    keys = sorted({*deleted.conversations, *_person_redis_keys(state, chosen, user_id)},
-                  key=lambda k: k.as_path())
-    removed = forget_in_redis(state, keys)
+    deleted, removed = erase_person(state, chosen, user_id)
     log.warning("admin deleted the data of %s user %s: %d message(s), %d Redis key(s)",
                 chosen.value, pseudonym(user_id), deleted.messages, removed)
     target = "/admin?" + _query(deleted=f"{chosen.value}:{user_id}", messages=deleted.messages,

@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 
 from bot.messages import ConversationKey, Platform
 from storage.log.engine import LogDatabase
-from storage.log.models import Conversation, LogImage, LogMessage, utcnow
+from storage.log.models import (
+    Conversation,
+    ErasedPerson,
+    LogImage,
+    LogMessage,
+    person_digest,
+    utcnow,
+)
 from storage.log.queries import ConversationRow
 
 if TYPE_CHECKING:
@@ -22,6 +29,9 @@ if TYPE_CHECKING:
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: How long a deletion keeps refusing the person's turns still in flight (far above any turn).
+ERASURE_HOLD = dt.timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -61,8 +71,11 @@ class LogErasure(LogDatabase):
 
     def delete_person(self, platform: str | Platform, user_id: str) -> DeletedPerson:
         """Delete everything logged of a person: their conversations (with every message and
-        image) and their own messages in group conversations. Returns the conversation keys, for
-        the caller to forget them in Redis too."""
+        image), their own messages in group conversations (with the bot's answer when the turn
+        held nobody else's message), and the name on those groups' rows (the last speaker's,
+        possibly theirs). A turn of theirs still in flight is refused by
+        the writer afterwards (`ErasedPerson`). Returns the conversation keys, for the caller to
+        forget them in Redis too."""
         if not user_id:
             raise ValueError("a person's user id is required")
         platform = Platform(platform).value
@@ -77,14 +90,27 @@ class LogErasure(LogDatabase):
             keys = [c.key for c in session.scalars(select(Conversation).where(person)).all()]
             groups = list(session.scalars(select(LogMessage.conversation_id).distinct()
                                           .where(in_groups)).all())
+            group_turns = {(c, t.split("/", 1)[0]) for c, t in session.execute(
+                select(LogMessage.conversation_id, LogMessage.turn_id)
+                .where(in_groups, LogMessage.turn_id.is_not(None))).tuples() if t}
             session.execute(delete(LogImage).where(
                 LogImage.message_id.in_(select(LogMessage.id).where(gone))))
             deleted = cast("CursorResult[Any]", session.execute(delete(LogMessage).where(gone)))
+            answers = sum(_delete_lone_answer(session, c, t) for c, t in sorted(group_turns))
             session.execute(delete(Conversation).where(person)
                             .execution_options(synchronize_session=False))
             if groups:
+                session.execute(update(Conversation).where(Conversation.id.in_(groups))
+                                .values(user_name=None)
+                                .execution_options(synchronize_session=False))
                 _recount(session, Conversation.id.in_(groups))
-        return DeletedPerson(conversations=keys, messages=int(deleted.rowcount or 0))
+            now = utcnow()
+            session.execute(delete(ErasedPerson)
+                            .where(ErasedPerson.erased_at < now - ERASURE_HOLD))
+            session.add(ErasedPerson(platform=platform, person=person_digest(user_id),
+                                   erased_at=now))
+        return DeletedPerson(conversations=keys,
+                             messages=int(deleted.rowcount or 0) + answers)
 
     def purge_older_than(self, days: float) -> Purged:
         """Delete messages (and images) older than `days`; conversations left empty go too."""
@@ -98,6 +124,20 @@ class LogErasure(LogDatabase):
                 delete(LogMessage).where(LogMessage.created_at < cutoff)))
             gone = _recount(session, Conversation.first_message_at < cutoff)
         return Purged(messages=int(deleted.rowcount or 0), conversations=gone)
+
+
+def _delete_lone_answer(session: Session, conversation_id: int, turn_id: str) -> int:
+    """Delete the bot's answer of a group turn whose every inbound row is gone (it answered
+    the deleted person alone, and may quote them). Returns how many rows went."""
+    others = session.scalar(select(func.count()).select_from(LogMessage).where(
+        LogMessage.conversation_id == conversation_id, LogMessage.direction == "in",
+        or_(LogMessage.turn_id == turn_id, LogMessage.turn_id.like(f"{turn_id}/%"))))
+    if others:
+        return 0
+    gone = cast("CursorResult[Any]", session.execute(delete(LogMessage).where(
+        LogMessage.conversation_id == conversation_id, LogMessage.direction == "out",
+        LogMessage.turn_id == turn_id)))
+    return int(gone.rowcount or 0)
 
 
 def _recount(session: Session, touched: Any) -> int:

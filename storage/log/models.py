@@ -4,6 +4,7 @@
                         first/last message time, message count
     log_messages        one row a side of a turn: direction "in" (the person) or "out" (the bot)
     log_images          the thumbnails of an inbound message (JPEG bytes, a few KB each)
+    log_erasures        people just deleted (a hash of their id), so no turn writes them back
 
 A message row also keeps the guard's decision on its side of the turn (`guard_*` columns):
 "in" rows the check of what the person sent, "out" rows the check of the answer.
@@ -15,6 +16,7 @@ them (a test compares the two).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Any
 
 from sqlalchemy import (
@@ -160,6 +162,26 @@ class LogImage(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
     message: Mapped[LogMessage] = relationship(back_populates="images")
+
+
+class ErasedPerson(Base):
+    """A person deleted from the log: the writer refuses turns of theirs received before
+    `erased_at` (a turn in flight during the deletion cannot write them back). Kept a day."""
+
+    __tablename__ = "log_erasures"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    #: SHA-256 of the person's user id (hex): the id itself is not kept.
+    person: Mapped[str] = mapped_column(String(64))
+    erased_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_log_erasures_person", "platform", "person"),)
+
+
+def person_digest(user_id: str) -> str:
+    """What `ErasedPerson.person` keeps of a user id."""
+    return hashlib.sha256(user_id.encode()).hexdigest()
 
 
 #: Guard labels that mark a message for review in the console (`ConversationFilter.flagged`).

@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 
 from bot.messages import ConversationKey, InboundMessage
 from storage.log.engine import LogDatabase
-from storage.log.models import Conversation, LogImage, LogMessage, utcnow
+from storage.log.models import (
+    Conversation,
+    ErasedPerson,
+    LogImage,
+    LogMessage,
+    person_digest,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +91,7 @@ def _rows(record: TurnRecord) -> list[LogMessage]:
     inbound_text = record.user_text or "\n".join(m.text for m in messages if m.text)
     rows: list[LogMessage] = []
     if messages or inbound_text or record.thumbnails:
-        sender = next((s for m in messages
-                       if (s := getattr(m, "sender_id", None) or m.key.user_id)), None)
+        sender = next((s for m in messages if (s := m.sender_id or m.key.user_id)), None)
         ids = ",".join(m.message_id for m in messages if m.message_id)
         inbound = LogMessage(direction="in", sender_id=_clip(sender, "user_name"),
                              turn_id=record.turn_id, platform_message_id=ids[:256] or None,
@@ -95,6 +101,7 @@ def _rows(record: TurnRecord) -> list[LogMessage]:
                           for i, data in enumerate(record.thumbnails) if data]
         _guard(inbound, record.input_guard)
         rows.append(inbound)
+        rows += _split_by_sender(record, inbound, now)
     if record.reply_text or record.error:
         latency = record.latency_ms
         rows.append(LogMessage(
@@ -107,6 +114,45 @@ def _rows(record: TurnRecord) -> list[LogMessage]:
             guard_withheld=(record.withheld or None) and record.withheld[:_MAX_TEXT]))
         _guard(rows[-1], record.output_guard)
     return rows
+
+
+def _split_by_sender(record: TurnRecord, inbound: LogMessage,
+                     now: dt.datetime) -> list[LogMessage]:
+    """A group turn gathering several people's messages keeps one "in" row per sender, so that
+    deleting one of them removes exactly what they wrote: `inbound` keeps the first sender's
+    messages (and the turn's photos), the rows returned hold the others'."""
+    by_sender: dict[str, list[InboundMessage]] = {}
+    for message in record.messages:
+        by_sender.setdefault(message.sender_id or message.key.user_id, []).append(message)
+    if len(by_sender) < 2:
+        return []
+    first, *others = by_sender.values()
+    inbound.text = "\n".join(m.text for m in first if m.text)[:_MAX_TEXT]
+    inbound.platform_message_id = ",".join(m.message_id for m in first)[:256] or None
+    rows = []
+    for n, own in enumerate(others, 1):
+        rows.append(LogMessage(
+            direction="in", sender_id=_clip(own[0].sender_id or None, "user_name"),
+            turn_id=None if record.turn_id is None else f"{record.turn_id}/{n}",
+            platform_message_id=",".join(m.message_id for m in own)[:256] or None,
+            text="\n".join(m.text for m in own if m.text)[:_MAX_TEXT],
+            language=inbound.language,
+            created_at=min(min(_at(m.sent_at) for m in own), now)))
+    return rows
+
+
+def _erased_meanwhile(session: Session, record: TurnRecord) -> bool:
+    """Whether someone whose turn this is (the private chat's person, a sender) was deleted
+    after the turn's first message arrived: a turn in flight during a deletion is dropped."""
+    people = {record.key.user_id, *(m.sender_id for m in record.messages)} - {""}
+    if not people:
+        return False
+    started = min((_at(m.sent_at) for m in record.messages), default=utcnow())
+    return session.scalar(
+        select(ErasedPerson.id).where(
+            ErasedPerson.platform == record.key.platform.value,
+            ErasedPerson.person.in_([person_digest(p) for p in people]),
+            ErasedPerson.erased_at >= started).limit(1)) is not None
 
 
 def _guard(row: LogMessage, decision: GuardRecord | None) -> None:
@@ -140,6 +186,9 @@ class LogWriter(LogDatabase):
         user_name = record.user_name or next(
             (m.user_name for m in reversed(record.messages) if m.user_name), None)
         with self._writes.begin() as session:
+            if _erased_meanwhile(session, record):
+                log.info("conversation log: turn not recorded: its person was deleted")
+                return
             conversation = self._conversation(session, record.key)
             if record.turn_id is not None and session.scalar(
                     select(LogMessage.id).where(LogMessage.conversation_id == conversation.id,

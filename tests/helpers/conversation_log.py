@@ -22,7 +22,7 @@ from storage.log.models import Conversation, LogMessage
 #: Where the PostgreSQL tests go; the machine's service by default (trust auth).
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-TABLES = ("log_images", "log_messages", "log_conversations")
+TABLES = ("log_images", "log_messages", "log_conversations", "log_erasures")
 
 
 @pytest.fixture(scope="session")
