@@ -11,11 +11,13 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 
 from workers.asr.base import BaseRecogniser, RecogniserError, Transcript
 from workers.audio import Clip
+from workers.engines.batching import RECENT_BATCHES
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,9 @@ class BatchingRecogniser(BaseRecogniser):
         self._queue: queue.Queue[tuple[Clip, Future[Transcript]]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        #: Sizes of the batches transcribed so far (for tests and metrics).
-        self.batch_sizes: list[int] = []
+        #: Sizes of the newest batches (for tests), at most RECENT_BATCHES: a worker that runs
+        #: for months does not grow a list by one entry a batch.
+        self.batch_sizes: deque[int] = deque(maxlen=RECENT_BATCHES)
 
     def load(self) -> None:
         self.recogniser.load()
