@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.background import BackgroundTask
 
 from adapters.base import BaseAdapter, PayloadError, SignatureError
+from bot.logs import pseudonym
 from bot.messages import InboundMessage, Platform
 from storage.conversations import Acceptance, Inbox
 from storage.metrics import RedisMetrics
@@ -49,7 +50,8 @@ def accept_messages(inbox: Inbox, celery: Celery, metrics: RedisMetrics,
         platform = message.key.platform.value
         result = inbox.accept(message)
         if not result:
-            log.info("duplicate %s event %s dropped", platform, message.event_id)
+            # A WhatsApp message id (wamid) carries the sender's number: logged keyed-hashed.
+            log.info("duplicate %s event %s dropped", platform, pseudonym(message.event_id))
             metrics.inc("duplicates", platform=platform)
             continue
         accepted += 1

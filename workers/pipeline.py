@@ -30,6 +30,7 @@ import redis
 from adapters.base import BaseAdapter, MediaError, MediaTooLarge, PermanentSendError
 from bot.conversation import TurnPlan, clean_reply, plan_turn, system_prompt
 from bot.language import clean, is_other_language
+from bot.logs import pseudonym
 from bot.messages import ConversationKey, InboundMessage, Platform, Reply
 from bot.settings import Settings
 from bot.texts import REPLY_INSTRUCTION, Text, text
@@ -175,7 +176,7 @@ class TurnService:
                          pinned=self.store.pinned_language(key))
         log.info("turn %s: %d message(s), language %s", plan.turn_id, len(messages),
                  plan.language, extra={"conversation": key.log_id(), "turn": plan.turn_id,
-                                       "message_ids": list(plan.message_ids)})
+                                       "message_ids": [pseudonym(m) for m in plan.message_ids]})
         return plan
 
     def apply_commands(self, plan: TurnPlan) -> None:
