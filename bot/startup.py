@@ -62,8 +62,10 @@ def summary(settings: Settings, role: str, *, host: str | None = None, port: int
         for name, on in enabled.items():
             if not on:
                 lines.append(f"  {name:<10} off — set {_PLATFORM_SETTINGS[name]}")
-            elif name == "telegram" and polling:
+            elif name == "telegram" and polling and role == "dev":
                 lines.append(f"  {name:<10} on, polling (getUpdates; no public URL needed)")
+            elif name == "telegram" and polling:
+                lines.append(f"  {name:<10} on, polling: run `sealion-bot poll` beside the API")
             else:
                 lines.append(f"  {name:<10} on, webhook POST /webhooks/{name}")
         if web_chat and base:

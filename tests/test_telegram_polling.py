@@ -113,7 +113,8 @@ def test_conflict_while_a_webhook_is_set_is_handled(poller, telegram):
 
 def test_ctrl_c_stops_cleanly(poller, telegram):
     p = poller()
-    telegram.wait_for("getUpdates", 1, timeout=60)
+    wait_until(lambda: "polling for @" in p.log(), 60, "the poller to start")
+    time.sleep(0.5)  # inside a long poll
     p.process.send_signal(signal.SIGINT)
     assert p.process.wait(15) == 0, p.log()
     assert "polling stopped" in p.log()

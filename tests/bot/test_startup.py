@@ -54,7 +54,7 @@ def test_summary_of_a_configured_api():
                         openai_base_url="https://api.sea-lion.ai/v1",
                         openai_model="aisingapore/Gemma-SEA-LION-v3-9B-IT")
     text = summary(settings, "api", host="0.0.0.0", port=9000)
-    assert "telegram   on, polling" in text
+    assert "telegram   on, polling: run `sealion-bot poll`" in text
     assert "web chat   off — set WEB_CHAT=true" in text
     assert "openai-compatible server https://api.sea-lion.ai/v1" in text
     assert "aisingapore/Gemma-SEA-LION-v3-9B-IT" in text
