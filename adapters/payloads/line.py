@@ -40,6 +40,8 @@ class Message(Payload):
     mention: Mention | None = None
     imageSet: ImageSet | None = None  # noqa: N815
     contentProvider: ContentProvider | None = None  # noqa: N815
+    #: Audio and video: milliseconds.
+    duration: Count | None = None
 
 
 class Event(Payload):

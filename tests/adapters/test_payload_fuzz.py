@@ -193,6 +193,7 @@ NAMED = [
     ("line", "text", ("events", 0, "timestamp"), "soon"),
     ("line", "text", ("events", 0, "message"), "hello"),
     ("line", "text", ("events", 0, "webhookEventId"), 7),  # a numeric event id
+    ("line", "audio", ("events", 0, "message", "duration"), 10**400),  # no float holds it
     ("telegram", "text_private", ("message", "chat"), "x"),
     ("telegram", "text_private", ("message", "date"), 10**20),
     ("telegram", "text_private", ("message", "from", "id"), "not a number"),
