@@ -353,6 +353,8 @@ class ConversationStore:
         return _text(value) if value is not None else None
 
     def set_language(self, key: ConversationKey, language: str, ttl: int) -> None:
+        if key.user_id and self._redis.exists(self._keys.erased(key.platform, key.user_id)):
+            return  # the person was just deleted (storage/erasure.py): no key of theirs returns
         self._redis.set(self._keys.language(key), language, ex=ttl)
 
     def pinned_language(self, key: ConversationKey) -> str | None:

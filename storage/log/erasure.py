@@ -22,6 +22,7 @@ from storage.log.models import (
     utcnow,
 )
 from storage.log.queries import ConversationRow
+from storage.log.writer import ERASURE_HOLD
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import CursorResult
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: How long a deletion keeps refusing the person's turns still in flight (far above any turn).
-ERASURE_HOLD = dt.timedelta(days=1)
 
 
 @dataclass(frozen=True)

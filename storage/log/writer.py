@@ -23,6 +23,9 @@ from storage.log.models import (
 
 log = logging.getLogger(__name__)
 
+#: How long a deletion keeps refusing the person's turns still in flight (far above any turn).
+ERASURE_HOLD = dt.timedelta(days=1)
+
 _MAX_TEXT = 100_000
 _MAX_ERROR = 10_000
 _MAX_FIELD = {"platform_message_id": 256, "model": 256, "language": 16, "user_name": 256}
@@ -143,11 +146,15 @@ def _split_by_sender(record: TurnRecord, inbound: LogMessage,
 
 def _erased_meanwhile(session: Session, record: TurnRecord) -> bool:
     """Whether someone whose turn this is (the private chat's person, a sender) was deleted
-    after the turn's first message arrived: a turn in flight during a deletion is dropped."""
+    after the turn's first message reached us (our clock, not the platform's): a turn in
+    flight during a deletion is dropped, a message sent after it is logged. A record without
+    its messages (the deletion emptied the turn's in-flight list) counts as started before any
+    deletion still on hold."""
     people = {record.key.user_id, *(m.sender_id for m in record.messages)} - {""}
     if not people:
         return False
-    started = min((_at(m.sent_at) for m in record.messages), default=utcnow())
+    started = min((_at(m.received_at) for m in record.messages),
+                  default=utcnow() - ERASURE_HOLD)
     return session.scalar(
         select(ErasedPerson.id).where(
             ErasedPerson.platform == record.key.platform.value,

@@ -10,6 +10,7 @@ import redis
 
 from bot.messages import ConversationKey, InboundMessage, Platform
 from bot.settings import Settings
+from storage.conversations import ConversationStore
 from storage.erasure import (
     erasure_hold_seconds,
     forget_conversations,
@@ -92,6 +93,7 @@ def test_a_turn_in_flight_cannot_write_them_back(client):
     assert history.append(key, entry) is False
     image_id = history.save_image(key, b"\xff\xd8 another photo")
     assert history.image(key, image_id) is None
+    ConversationStore(client).set_language(key, "id", 3600)
     assert history.load(key) == [] and client.keys("sealion:conv:*") == []
 
     # Someone else, or a group (no person in its key), is not affected.

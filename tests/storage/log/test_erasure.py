@@ -118,6 +118,9 @@ def test_a_turn_in_flight_during_the_deletion_is_not_written_back(
     for message in (in_flight_private, in_flight_group):
         conversation_log.record_turn(TurnRecord(key=message.key, messages=(message,),
                                                 reply_text="noted", turn_id="late"))
+    # The deletion also emptied the turn's in-flight list: the record comes without messages.
+    conversation_log.record_turn(TurnRecord(key=key_of("telegram", "2"), user_text="my address",
+                                            reply_text="noted", turn_id="emptied"))
     assert count_messages(conversation_log) == 0
 
     # Someone else's turn, and Budi's next message after the deletion, are logged again.
