@@ -38,6 +38,7 @@ from adapters.base import (
 )
 from adapters.fetch import Fetcher, FetchPolicy, FetchRefused
 from adapters.markup import markdown_to_plain
+from adapters.payloads import line as payload
 from adapters.payloads.line import LineWebhook
 from adapters.textsplit import utf16_len
 from bot.messages import (
@@ -104,74 +105,61 @@ class LineAdapter(BaseAdapter):
             raise BadSignature(f"wrong {SIGNATURE_HEADER}", 400)
 
     def parse(self, body: bytes) -> list[InboundMessage]:
-        # The fields read below, typed (adapters/payloads/line.py); PayloadError if not.
-        data = LineWebhook.read(body).raw
-        bot_id = str(data.get("destination") or self.bot_id)
-        messages = []
-        for event in data["events"]:
-            if isinstance(event, dict):
-                message = self._to_inbound(event, bot_id)
-                if message is not None:
-                    messages.append(message)
-        return messages
+        # Typed and checked (adapters/payloads/line.py): PayloadError for another shape.
+        webhook = LineWebhook.read(body)
+        bot_id = webhook.destination or self.bot_id
+        return [message for event in webhook.events
+                if (message := self._to_inbound(event, bot_id)) is not None]
 
-    def _to_inbound(self, event: dict[str, Any], bot_id: str) -> InboundMessage | None:
-        kind = event.get("type")
-        source = event.get("source") or {}
-        event_id = event.get("webhookEventId")
-        if not event_id or not isinstance(source, dict):
+    def _to_inbound(self, event: payload.Event, bot_id: str) -> InboundMessage | None:
+        source, event_id = event.source, event.webhookEventId
+        if not event_id or source is None:
             return None
-        source_type = source.get("type")
-        user_id = source.get("userId") or ""
-        chat_id = {"group": source.get("groupId"), "room": source.get("roomId")}.get(
-            str(source_type), user_id)
+        user_id = source.userId or ""
+        chat_id = {"group": source.groupId, "room": source.roomId}.get(source.type, user_id)
         if not chat_id:
             return None
-        private = source_type == "user"
+        private = source.type == "user"
         key = ConversationKey(platform=Platform.LINE, bot_id=bot_id, chat_id=chat_id,
                               user_id=user_id if private else "")
-        sent_at = float(event.get("timestamp") or time.time() * 1000) / 1000
+        sent_at = (event.timestamp or time.time() * 1000) / 1000
         context: dict[str, Any] = {"to": chat_id, "private": private}
-        if event.get("replyToken"):
-            context["reply_token"] = event["replyToken"]
+        if event.replyToken:
+            context["reply_token"] = event.replyToken
             context["reply_token_expires_at"] = sent_at + REPLY_TOKEN_SECONDS
         common: dict[str, Any] = dict(key=key, event_id=event_id, sent_at=sent_at,
-                                      sender_id=str(user_id),
-                                      reply_context=context)
+                                      sender_id=user_id, reply_context=context)
 
-        if kind in ("follow", "join"):
+        if event.type in ("follow", "join"):
             return InboundMessage(kind=MessageKind.GREETING, message_id=event_id, **common)
-        if kind != "message":
+        message = event.message
+        if event.type != "message" or message is None:
             return None  # unfollow, leave, postback, unsend, ...: nothing to answer
-        message = event.get("message") or {}
-        message_type = message.get("type")
-        message_id = str(message.get("id") or event_id)
-        text = message.get("text") or ""
-        if not private and not _mentions_me(message):
+        message_id = message.id or event_id
+        text = message.text or ""
+        own_mentions = [m for m in (message.mention.mentionees if message.mention else [])
+                        if m.isSelf]
+        if not private and not own_mentions:
             return None
-        if not private and message_type == "text":
-            text = _strip_mentions(text, message)
-        if message_type == "text":
+        if not private and message.type == "text":
+            text = _strip_mentions(text, own_mentions)
+        # An external provider's URL is the sender's choice: keep only a marker, never it.
+        external = message.contentProvider is not None \
+            and message.contentProvider.type == "external"
+        ref = f"{EXTERNAL_PREFIX}{message_id}" if external else message_id
+        if message.type == "text":
             return InboundMessage(message_id=message_id, text=text, **common)
-        if message_type == "image":
-            image_set = message.get("imageSet") or {}
-            provider = message.get("contentProvider") or {}
-            # An external provider's URL is the sender's choice: keep only a marker, never it.
-            ref = (f"{EXTERNAL_PREFIX}{message_id}" if provider.get("type") == "external"
-                   else message_id)
-            return InboundMessage(message_id=message_id, album_id=image_set.get("id"),
+        if message.type == "image":
+            return InboundMessage(message_id=message_id,
+                                  album_id=message.imageSet.id if message.imageSet else None,
                                   attachments=(Attachment(ref=ref, mime_type="image/jpeg"),),
                                   **common)
-        if message_type == "audio" and self.settings.asr_enabled:
-            provider = message.get("contentProvider") or {}
-            ref = (f"{EXTERNAL_PREFIX}{message_id}" if provider.get("type") == "external"
-                   else message_id)
-            duration = message.get("duration")  # milliseconds
+        if message.type == "audio" and self.settings.asr_enabled:
+            duration = message.duration / 1000 if message.duration is not None else None
             return InboundMessage(message_id=message_id, attachments=(Attachment(
-                kind=AttachmentKind.AUDIO, ref=ref, mime_type="audio/m4a",
-                duration=duration / 1000 if isinstance(duration, int | float) else None),),
+                kind=AttachmentKind.AUDIO, ref=ref, mime_type="audio/m4a", duration=duration),),
                 **common)
-        if message_type in _UNSUPPORTED:
+        if message.type in _UNSUPPORTED:
             return InboundMessage(kind=MessageKind.UNSUPPORTED, message_id=message_id, **common)
         return None
 
@@ -268,18 +256,10 @@ class LineAdapter(BaseAdapter):
         return markdown_to_plain(markdown)
 
 
-def _mentions_me(message: dict[str, Any]) -> bool:
-    mention = message.get("mention") or {}
-    return any(m.get("isSelf") for m in mention.get("mentionees") or [] if isinstance(m, dict))
-
-
-def _strip_mentions(text: str, message: dict[str, Any]) -> str:
-    """Remove the bot's own @mention (indices count UTF-16 code units) from the text."""
+def _strip_mentions(text: str, own: list[payload.Mentionee]) -> str:
+    """Remove the bot's own @mentions (indices count UTF-16 code units) from the text."""
     encoded = text.encode("utf-16-le")
-    mentionees = sorted(((m.get("index", 0), m.get("length", 0))
-                         for m in (message.get("mention") or {}).get("mentionees") or []
-                         if m.get("isSelf")), reverse=True)
-    for index, length in mentionees:
+    for index, length in sorted(((m.index, m.length) for m in own), reverse=True):
         encoded = encoded[:index * 2] + encoded[(index + length) * 2:]
     return encoded.decode("utf-16-le", "ignore").strip()
 

@@ -31,6 +31,7 @@ from adapters.base import (
 )
 from adapters.fetch import Fetcher, FetchPolicy
 from adapters.markup import markdown_to_whatsapp
+from adapters.payloads import whatsapp as payload
 from adapters.payloads.whatsapp import WhatsAppWebhook
 from bot.messages import (
     Attachment,
@@ -97,57 +98,53 @@ class WhatsAppAdapter(BaseAdapter):
             raise BadSignature(f"wrong {SIGNATURE_HEADER}")
 
     def parse(self, body: bytes) -> list[InboundMessage]:
-        # The fields read below, typed (adapters/payloads/whatsapp.py); PayloadError if not.
-        data = WhatsAppWebhook.read(body).raw
+        # Typed and checked (adapters/payloads/whatsapp.py): PayloadError for another shape.
+        webhook = WhatsAppWebhook.read(body)
         messages = []
-        for entry in data["entry"]:
-            for change in (entry or {}).get("changes") or []:
-                value = (change or {}).get("value") or {}
-                if change.get("field") != "messages" or not isinstance(value, dict):
-                    continue
-                contacts = {c.get("wa_id") or c.get("user_id"): c
-                            for c in value.get("contacts") or [] if isinstance(c, dict)}
-                phone_id = str((value.get("metadata") or {}).get("phone_number_id")
-                               or self.bot_id)
-                for message in value.get("messages") or []:
+        for entry in webhook.entry:
+            for change in entry.changes or []:
+                value = change.messages
+                if value is None:
+                    continue  # another field than `messages`: nothing to answer
+                contacts = {c.wa_id or c.user_id: c for c in value.contacts or []}
+                phone_id = (value.metadata and value.metadata.phone_number_id) or self.bot_id
+                for message in value.messages or []:
                     inbound = self._to_inbound(message, contacts, phone_id)
                     if inbound is not None:
                         messages.append(inbound)
         return messages
 
-    def _to_inbound(self, message: dict[str, Any], contacts: dict[Any, Any],
+    def _to_inbound(self, message: payload.Message, contacts: dict[str | None, payload.Contact],
                     phone_id: str) -> InboundMessage | None:
-        if not isinstance(message, dict) or not message.get("id"):
+        user = message.from_ or message.from_user_id
+        if not message.id or not user:
             return None
-        user = message.get("from") or message.get("from_user_id")
-        if not user:
-            return None
-        contact = contacts.get(user) or {}
-        key = ConversationKey(platform=Platform.WHATSAPP, bot_id=phone_id, chat_id=str(user),
-                              user_id=str(user))
-        context = {"to": str(user), "message_id": message["id"]}
-        if contact.get("user_id"):
-            context["user_id"] = contact["user_id"]
+        contact = contacts.get(user)
+        key = ConversationKey(platform=Platform.WHATSAPP, bot_id=phone_id, chat_id=user,
+                              user_id=user)
+        context = {"to": user, "message_id": message.id}
+        if contact and contact.user_id:
+            context["user_id"] = contact.user_id
         common: dict[str, Any] = dict(
-            key=key, event_id=message["id"], message_id=message["id"],
-            user_name=(contact.get("profile") or {}).get("name"), sender_id=str(user),
-            sent_at=float(message.get("timestamp") or 0) or None, reply_context=context)
+            key=key, event_id=message.id, message_id=message.id,
+            user_name=contact.profile.name if contact and contact.profile else None,
+            sender_id=user, sent_at=float(message.timestamp or 0) or None,
+            reply_context=context)
         common = {k: v for k, v in common.items() if v is not None}
-        kind = message.get("type")
+        kind = message.type
         if kind == "text":
-            return InboundMessage(text=(message.get("text") or {}).get("body") or "", **common)
+            return InboundMessage(text=(message.text and message.text.body) or "", **common)
         if kind == "image":
-            image = message.get("image") or {}
-            if not image.get("id"):
+            image = message.image
+            if image is None or not image.id:
                 return None
-            return InboundMessage(text=image.get("caption") or "", attachments=(Attachment(
-                ref=image["id"], mime_type=image.get("mime_type")),), **common)
-        audio = message.get("audio") or {}
-        if kind == "audio" and audio.get("id") and self.settings.asr_enabled:
+            return InboundMessage(text=image.caption or "", attachments=(Attachment(
+                ref=image.id, mime_type=image.mime_type),), **common)
+        audio = message.audio
+        if kind == "audio" and audio and audio.id and self.settings.asr_enabled:
             # Voice notes (voice: true) and forwarded audio files alike: OGG/Opus, MP3, AAC...
             return InboundMessage(attachments=(Attachment(
-                kind=AttachmentKind.AUDIO, ref=str(audio["id"]),
-                mime_type=audio.get("mime_type")),), **common)
+                kind=AttachmentKind.AUDIO, ref=audio.id, mime_type=audio.mime_type),), **common)
         if kind in _UNSUPPORTED:
             return InboundMessage(kind=MessageKind.UNSUPPORTED, **common)
         return None  # reactions, system messages, ...

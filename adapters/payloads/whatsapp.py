@@ -62,19 +62,27 @@ class Value(Payload):
 
 
 class Change(Payload):
+    """A change of one field; `value` is a `Value` for the `messages` field, else untouched."""
+
     field: str
     value: Any = None
 
-    @model_validator(mode="after")
-    def _messages_value(self) -> Change:
-        if self.field == "messages":
+    @model_validator(mode="before")
+    @classmethod
+    def _messages_value(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("field") == "messages":
             try:
-                Value.model_validate(self.value)
+                return {**data, "value": Value.model_validate(data.get("value"))}
             except ValidationError as exc:  # re-raised without the sender's values
                 error = exc.errors(include_url=False, include_input=False)[0]
                 where = ".".join(str(part) for part in error["loc"])
                 raise ValueError(f"value.{where}: {error['msg']}") from None
-        return self
+        return data
+
+    @property
+    def messages(self) -> Value | None:
+        """The value of a `messages` change (messages, contacts, metadata); None otherwise."""
+        return self.value if isinstance(self.value, Value) else None
 
 
 class Entry(Payload):
