@@ -7,6 +7,8 @@ Each platform's module (`telegram.py`, `line.py`, `whatsapp.py`) declares the fi
 reads, with strict types (no "123" for 123, no 1.0 for a string) and the ranges our code relies on
 (timestamps a datetime can hold, offsets that are not negative). Fields we do not read are kept
 (`extra="allow"`) and never checked, so a platform adding fields or event types breaks nothing.
+The LINE and WhatsApp adapters read their messages from these models; the Telegram adapter
+checks the update here, then reads it with python-telegram-bot's types (from `raw`).
 A body that fails here is answered 400 by the webhook: never a 500, whatever the signed sender
 put in it (wrong types, huge numbers, JSON nested a thousand deep).
 
