@@ -123,9 +123,13 @@ def explain_model_failure(settings: Settings, exc: BaseException) -> str:
     model = settings.model_id
     looks_local = model.startswith(("/", ".", "~")) or Path(model).expanduser().exists()
     tried = f"The model could not be loaded: the worker tried MODEL_ID={model} with transformers"
-    if isinstance(exc, ImportError) or "no module named" in text:
+    chain = _chain(exc)
+    if any(isinstance(e, ModuleNotFoundError) for e in chain) or "no module named" in text:
         cause = ("This installation has no model stack: install it with "
                  "`pip install -e '.[gpu]'`, or use a model server instead.")
+    elif any(isinstance(e, ImportError) for e in chain):
+        cause = ("The installed transformers could not import what this model needs: "
+                 "reinstall the model stack with `pip install -e '.[gpu]'`.")
     elif "out of memory" in text:
         cause = ("The model does not fit in this machine's memory: try a smaller checkpoint, "
                  "ENGINE_DEVICE=cpu, or a model server.")
@@ -156,6 +160,16 @@ def _ways() -> str:
 
 def _until() -> str:
     return "Until then GET /readyz answers 503 with this reason and messages get a short apology."
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes (`raise ... from`, or raised while handling)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
 
 
 def _first_line(exc: BaseException) -> str:

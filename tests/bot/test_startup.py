@@ -131,3 +131,16 @@ def test_dev_with_nothing_configured_prints_the_summary_and_why_there_is_no_mode
     assert "The model could not be loaded" in output
     assert "point MODEL_ID at a local checkpoint folder" in output
     assert "Traceback" not in output, output[-3000:]
+
+
+def test_a_broken_model_stack_is_explained():
+    settings = Settings(_env_file=None, model_id="aisingapore/Qwen-SEA-LION-v4-4B-VL")
+    try:
+        try:
+            from transformers import NoSuchModelClass  # noqa: F401
+        except ImportError as exc:
+            raise RuntimeError("cannot load aisingapore/Qwen-SEA-LION-v4-4B-VL") from exc
+    except RuntimeError as exc:
+        text = explain_model_failure(settings, exc)
+    assert "reinstall the model stack with `pip install -e '.[gpu]'`" in text
+    assert "MODEL_ID=aisingapore/Qwen-SEA-LION-v4-4B-VL" in text
