@@ -119,3 +119,37 @@ def test_ctrl_c_stops_cleanly(poller, telegram):
     assert p.process.wait(15) == 0, p.log()
     assert "polling stopped" in p.log()
     assert "Traceback" not in p.log()
+
+
+def test_dev_polls_when_telegram_polling_is_on(telegram, checkpoints, tmp_path):
+    """`sealion-bot dev` with only a token and TELEGRAM_POLLING=true: its own embedded Redis,
+    API and worker, and the polling thread answering a message through the stand-in."""
+    from bot.embedded_redis import free_port
+    from tests.conftest import TELEGRAM_TOKEN
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TELEGRAM_", "LINE_", "WHATSAPP_", "MODEL_", "REDIS_", "ADMIN_"))}
+    env.update(TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN, TELEGRAM_API_BASE_URL=telegram.base_url,
+               TELEGRAM_POLLING="true", TELEGRAM_POLLING_TIMEOUT_SECONDS="2",
+               MODEL_ID=str(checkpoints["qwen3_vl"]), MAX_NEW_TOKENS="16",
+               ENVIRONMENT="test", HF_HUB_OFFLINE="1", ASR_BACKEND="off",
+               PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    log_path = tmp_path / "dev.log"
+    with open(log_path, "wb") as log:
+        dev = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "dev", "--port", str(free_port()),
+             "--concurrency", "2"], cwd=tmp_path, env=env, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        chat = new_chat_id()
+        telegram.add_update(text_update(chat, "Kumusta! Ano ang masarap na ulam ngayon?"))
+        wait_replies(telegram, chat, 1, timeout=150)
+    finally:
+        os.killpg(dev.pid, signal.SIGINT)
+        try:
+            dev.wait(40)
+        except subprocess.TimeoutExpired:
+            os.killpg(dev.pid, signal.SIGKILL)
+    output = log_path.read_text(errors="replace")
+    assert "telegram   on, polling (getUpdates; no public URL needed)" in output
+    assert telegram.calls_to("deleteWebhook")
