@@ -168,8 +168,11 @@ class Fetcher:
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             p = self.policy
+            # No kept-alive connections: one made for a checked address and its TLS name must
+            # never carry a request for another name that resolves there.
             self._client = httpx.AsyncClient(
                 follow_redirects=False, transport=self._transport, trust_env=False,
+                limits=httpx.Limits(max_keepalive_connections=0),
                 timeout=httpx.Timeout(p.read_timeout, connect=p.connect_timeout))
         return self._client
 
