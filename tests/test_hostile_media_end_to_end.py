@@ -1,4 +1,4 @@
-"""Hostile media through the real path (issue #12, holes 3, 5, 6): webhook -> Redis -> Celery
+"""Hostile media through the real path (issue #12, holes 3, 4, 5, 6): webhook -> Redis -> Celery
 worker -> stand-in API. Each one gets a polite "I couldn't read this image" in the person's
 language, the turn finishes, and the next message in the same chat is answered."""
 
@@ -10,10 +10,12 @@ from bot.texts import Text, text
 from tests.conftest import new_chat_id
 from tests.helpers.fetch_server import FetchServer
 from tests.helpers.hostile_images import BOMB_PNG, POISON_WEBP
-from tests.helpers.payloads import line_event
+from tests.helpers.payloads import line_event, whatsapp_message
 from tests.helpers.updates import photo_update, text_update
 from tests.helpers.waiting import wait_replies
 from tests.test_line_end_to_end import new_user, wait_texts
+from tests.test_whatsapp_end_to_end import new_wa_id
+from tests.test_whatsapp_end_to_end import wait_texts as wait_whatsapp
 
 
 def document_update(chat: int, file_id: str, mime_type: str, size: int) -> dict:
@@ -57,3 +59,20 @@ def test_line_external_provider_image_is_answered_without_fetching(qwen_service,
         assert elsewhere.calls == []
     assert notice == text(Text.IMAGE_UNREADABLE, "en")
     assert line.calls_to("content") == []
+
+
+def test_whatsapp_media_url_elsewhere_is_never_requested(qwen_service, whatsapp):
+    """The Graph API's answer names an internal service: no request (so no token) reaches it;
+    the person is told the image could not be read, and the chat goes on."""
+    wa_id = new_wa_id()
+    with FetchServer() as elsewhere:
+        body = whatsapp_message("image", wa_id)
+        media_id = body["entry"][0]["changes"][0]["value"]["messages"][0]["image"]["id"]
+        whatsapp.add_media(media_id, b"\xff\xd8 bytes", url=f"{elsewhere.base_url}/bytes/100")
+        assert qwen_service.post_whatsapp(body).status_code == 200
+        [notice] = wait_whatsapp(whatsapp, wa_id, 1)
+        assert elsewhere.calls == []
+    assert notice == text(Text.IMAGE_UNREADABLE, "en")
+    assert len(whatsapp.calls_to("media_info")) == 1 and whatsapp.calls_to("media_download") == []
+    assert qwen_service.post_whatsapp(whatsapp_message("text", wa_id)).status_code == 200
+    assert wait_whatsapp(whatsapp, wa_id, 2)[1].strip()
