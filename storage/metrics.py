@@ -57,6 +57,10 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...], Sequence[float]]] = {
                    (1, 2, 4, 8, 16, 32, 64, math.inf)),
     "generation_tokens_per_second": ("histogram", "Generated tokens per second per request", (),
                                      RATE_BUCKETS),
+    "voice_notes": ("counter", "Voice notes by outcome (heard, silent, too_long, unreadable, "
+                    "too_large, failed)", ("outcome",), ()),
+    "transcription_seconds": ("histogram", "Speech recognition time per turn's voice notes", (),
+                              LATENCY_BUCKETS),
     "guard_decisions": ("counter", "Guard decisions by side (input, output, draft) and label "
                         "(safe, unsafe, controversial, error)", ("side", "label"), ()),
     "guard_seconds": ("histogram", "Time the guard took per check", ("side",), GUARD_BUCKETS),

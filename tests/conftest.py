@@ -35,6 +35,7 @@ WHATSAPP_TOKEN = "wa-test-token"
 WHATSAPP_APP_SECRET = secrets.token_hex(16)
 WHATSAPP_VERIFY_TOKEN = secrets.token_urlsafe(12)
 WHATSAPP_PHONE_ID = "106540352242922"
+ASR_KEY = "asr-test-key"
 ARCHITECTURES = ("qwen3_vl", "gemma3")
 
 _chat_ids = itertools.count(1001)
@@ -101,6 +102,23 @@ def whatsapp(whatsapp_api):
     whatsapp_api.reset()
     yield whatsapp_api
     assert whatsapp_api.spec_errors == [], whatsapp_api.spec_errors
+
+
+@pytest.fixture(scope="session")
+def transcription_api() -> Iterator:
+    """The speech-to-text server every deployment's ASR_BASE_URL points at."""
+    from tests.helpers.transcription_api import TranscriptionStandIn
+
+    stand_in = TranscriptionStandIn(api_key=ASR_KEY).start()
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture()
+def transcription(transcription_api):
+    transcription_api.reset()
+    yield transcription_api
+    assert transcription_api.spec_errors == [], transcription_api.spec_errors
 
 
 @pytest.fixture(scope="session")
@@ -210,7 +228,8 @@ _databases = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-def deploy(redis_server, telegram_api, line_api, whatsapp_api, checkpoints, tmp_path_factory):
+def deploy(redis_server, telegram_api, line_api, whatsapp_api, transcription_api, checkpoints,
+           tmp_path_factory):
     """A factory of isolated deployments; each is stopped at the end of the session."""
     started: list[Deployment] = []
     logs = tmp_path_factory.mktemp("logs")
@@ -225,7 +244,10 @@ def deploy(redis_server, telegram_api, line_api, whatsapp_api, checkpoints, tmp_
         upgrade_database(database_url)
         env = service_env(f"{redis_server.url[:-2]}/{db}", checkpoints[model],
                           telegram=telegram_api.base_url, line=line_api.base_url,
-                          whatsapp=whatsapp_api.base_url, DATABASE_URL=database_url, **extra)
+                          whatsapp=whatsapp_api.base_url, DATABASE_URL=database_url,
+                          **{"ASR_BASE_URL": f"{transcription_api.base_url}/v1",
+                             "ASR_API_KEY": ASR_KEY, "ASR_MODEL": "whisper-large-v3-turbo",
+                             **extra})
         deployment = Deployment(env, logs / f"worker-{db}-{model}.log").start()
         started.append(deployment)
         return deployment

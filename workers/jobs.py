@@ -3,8 +3,9 @@
     TurnPlan (bot.conversation)  what the turn does: its messages, language, notices, images
     GenerationJob                what the GPU worker runs: prompt turns with image ids, not bytes
     GenerationOutcome            what comes back: the answer (or an error), token counts, time
+    HearingJob (workers.voice)   what the inference worker transcribes: the turn's voice notes
     Step                         what the I/O side does next, a union discriminated by `kind`:
-                                 Idle | Wait | Generate | Deliver
+                                 Idle | Wait | Transcribe | Generate | Deliver
 
 Every model is frozen; tasks validate their arguments with these models on entry, so a
 malformed or stale message fails loudly at the boundary instead of deep inside a step.
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from bot.conversation import TurnPlan
 from bot.messages import ConversationKey
+from workers.voice import HearingJob
 
 
 class _Frozen(BaseModel):
@@ -70,6 +72,13 @@ class Wait(_Frozen):
     countdown: float
 
 
+class Transcribe(_Frozen):
+    """Send the turn's voice notes to the inference worker; the turn goes on once heard."""
+
+    kind: Literal["transcribe"] = "transcribe"
+    job: HearingJob
+
+
 class Generate(_Frozen):
     """Send `job` to the GPU worker, then deliver its outcome for `plan`."""
 
@@ -89,5 +98,5 @@ class Deliver(_Frozen):
     outcome: GenerationOutcome | None = None
 
 
-Step = Annotated[Idle | Wait | Generate | Deliver, Field(discriminator="kind")]
+Step = Annotated[Idle | Wait | Transcribe | Generate | Deliver, Field(discriminator="kind")]
 STEP: TypeAdapter[Step] = TypeAdapter(Step)

@@ -84,13 +84,33 @@ def _warm_up() -> None:
         return
 
 
+def _warm_up_recogniser() -> None:
+    """Load Whisper beside the chat model (ASR_BACKEND=transformers), once per process; a
+    failure is logged, and voice notes then get the apology."""
+    rt = runtime()
+    if rt.settings.effective_asr_backend != "transformers":
+        return
+    try:
+        rt.recogniser().load()
+        log.info("speech recogniser ready")
+    except Exception as exc:
+        log.error("speech recogniser %s failed to load: %s", rt.settings.asr_model_id, exc)
+
+
+def _warm_up_models() -> None:
+    _warm_up()
+    _warm_up_recogniser()
+
+
 @worker_ready.connect
 def _on_ready(sender=None, **_: object) -> None:
     start_heartbeat()
     queues = set(sender.app.amqp.queues.consume_from or {}) if sender is not None else set()
     pool = type(getattr(sender, "pool", None)).__module__ if sender is not None else ""
     if Queue.INFERENCE in queues and "prefork" not in pool:
-        threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
+        # One thread, one model after the other: two threads importing transformers at once
+        # race in its lazy imports ("cannot import name AutoModelForImageTextToText").
+        threading.Thread(target=_warm_up_models, name="warm-up", daemon=True).start()
     if Queue.IO in queues:
         # The language model loads in about half a second: not on the first user's time.
         threading.Thread(target=warm_up_language, name="language", daemon=True).start()

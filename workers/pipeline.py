@@ -1,7 +1,10 @@
 """The turn service: the steps of one turn, called by the thin Celery tasks in `workers.tasks`.
 
-    start (io)     take the turn's lease, plan it (language, commands), fetch its photos, build
-                   the generation job; or resume a turn whose worker died where it stopped
+    start (io)     take the turn's lease, check its voice notes (sent to `transcribe` first),
+                   plan it (language, commands), fetch its photos, build the generation job;
+                   or resume a turn whose worker died where it stopped
+    transcribe (gpu)  hear the turn's voice notes (the recogniser beside the chat model)
+    after_hearing (io)  plan the turn with the transcripts as the person's words, and go on
     generate (gpu) run the engine on the job; nothing else (no turn ownership, no platform I/O)
     deliver (io)   compose the reply, send it, write the log and history, release the turn
 
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
@@ -31,13 +34,15 @@ from adapters.base import BaseAdapter, MediaError, MediaTooLarge, PermanentSendE
 from bot.conversation import TurnPlan, clean_reply, plan_turn, system_prompt
 from bot.language import clean, is_other_language
 from bot.logs import pseudonym
-from bot.messages import ConversationKey, InboundMessage, Platform, Reply
+from bot.messages import Attachment, ConversationKey, InboundMessage, Platform, Reply
 from bot.settings import Settings
 from bot.texts import REPLY_INSTRUCTION, Text, text
 from storage.conversations import ConversationStore, turn_id_of
 from storage.history import HistoryEntry, RedisHistory
 from storage.log import ConversationLog, TurnRecord
 from storage.metrics import RedisMetrics
+from storage.voice import VoiceNotes
+from workers.asr.base import BaseRecogniser, RecogniserError, RecogniserUnavailable
 from workers.engines.base import ChatTurn, GenerationRequest, GenerationResult
 from workers.faults import FaultInjector
 from workers.images import ImageUnreadable, make_thumbnail, prepare_image
@@ -49,9 +54,14 @@ from workers.jobs import (
     Idle,
     JobTurn,
     Step,
+    Transcribe,
     Wait,
 )
 from workers.leases import LeaseKeeper
+from workers.voice import Heard, HearingJob, Problem, fold, gather
+from workers.voice import notices as voice_notices
+from workers.voice import transcribe as transcribe_clips
+from workers.voice import transcript as transcript_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,7 +91,9 @@ class TurnService:
                  conversation_log: ConversationLog, metrics: RedisMetrics,
                  adapters: Callable[[Platform], BaseAdapter], engine: Callable[[], Engine],
                  run: Callable[[Coroutine[Any, Any, Any]], Any],
-                 leases: LeaseKeeper | None = None, faults: FaultInjector | None = None) -> None:
+                 leases: LeaseKeeper | None = None, faults: FaultInjector | None = None,
+                 recogniser: Callable[[], BaseRecogniser] | None = None,
+                 voice: VoiceNotes | None = None) -> None:
         self.settings = settings
         self.store = store
         self.history = history
@@ -92,13 +104,19 @@ class TurnService:
         self.run = run
         self.leases = leases or LeaseKeeper(store, max_hold_seconds=settings.turn_timeout_seconds)
         self.faults = faults or FaultInjector(None)
+        #: The speech recogniser (loaded on first use) and where voice notes wait meanwhile;
+        #: without them a voice note gets the apology.
+        self.recogniser = recogniser
+        self.voice = voice
 
     # ================================================================ start (I/O worker)
     def start(self, key: ConversationKey) -> Step:
         """Take the conversation's next turn and prepare it.
 
-        The steps, in order: `album_wait`, take the lease, `plan`, `apply_commands`,
-        `fetch_images`, then `route` (the job for the GPU, or delivery at once). A step that
+        The steps, in order: `album_wait`, take the lease, `gather_voice` (voice notes worth
+        hearing go to the recogniser first: `Transcribe`, and `after_hearing` goes on), then
+        `prepare`: `plan`, `hear`, `apply_commands`, `fetch_images`, and `route` (the job for
+        the GPU, or delivery at once). A step that
         checks or transforms the person's input before generation (moderation, transcription)
         goes between `fetch_images` and `route`; it may end the turn by returning
         `self.route(plan with notices and no user text, lease)`.
@@ -122,16 +140,47 @@ class TurnService:
                 if not messages:
                     self.store.finish_turn(key, lease)
                     return Idle()
-                plan = self.plan(key, lease, messages)
-                self.apply_commands(plan)
-                plan = self.fetch_images(plan)
-                return self.route(plan, lease)
+                heard = self.gather_voice(key, lease, messages)
+                if any(h.pending for h in heard):
+                    return Transcribe(job=HearingJob(turn_id=turn_id_of(lease), lease=lease,
+                                                     key=key, heard=tuple(heard)))
+                return self.prepare(key, lease, messages, heard)
         except redis.RedisError:
             raise  # Redis away: the lease lapses and the reconciler resumes the turn
         except Exception as exc:
             log.exception("turn %s: preparing failed", lease)
             self.abort(key, lease, exc)
             return Idle()
+
+    def after_hearing(self, job: HearingJob, heard: Sequence[Heard]) -> Step:
+        """Go on with a turn whose voice notes the recogniser heard (I/O worker)."""
+        key, lease = job.key, job.lease
+        if not self.store.claim(key, lease):
+            return Idle()  # the turn ended, or was resumed (and will be heard again)
+        try:
+            with self.leases.holding(key, lease):
+                messages = self.store.turn_messages(key)
+                if not messages:
+                    self.store.finish_turn(key, lease)
+                    return Idle()
+                return self.prepare(key, lease, messages, heard)
+        except redis.RedisError:
+            raise
+        except Exception as exc:
+            log.exception("turn %s: preparing after hearing failed", lease)
+            self.abort(key, lease, exc)
+            return Idle()
+
+    def prepare(self, key: ConversationKey, lease: str, messages: list[InboundMessage],
+                heard: Sequence[Heard] = ()) -> Step:
+        """Plan the turn (its voice notes read as their transcripts), act on its commands,
+        fetch its photos, and route it."""
+        plan = self.plan(key, lease, fold(messages, heard) if heard else messages)
+        if heard:
+            plan = self.hear(plan, heard)
+        self.apply_commands(plan)
+        plan = self.fetch_images(plan)
+        return self.route(plan, lease)
 
     def album_wait(self, key: ConversationKey) -> float:
         """Seconds to wait for the rest of an album (photos arrive as separate updates)."""
@@ -155,6 +204,49 @@ class TurnService:
             return Deliver(plan=plan, lease=lease,
                            outcome=GenerationOutcome.model_validate_json(outcome))
         return self.route(plan, lease, save=False)
+
+    def gather_voice(self, key: ConversationKey, lease: str,
+                     messages: list[InboundMessage]) -> list[Heard]:
+        """Download and check the turn's voice notes; keep those worth hearing in Redis."""
+        heard: list[Heard] = []
+        if not any(a.kind == "audio" for m in messages for a in m.attachments):
+            return heard
+        adapter = self.adapter(key.platform)
+        try:  # the person sees the bot at work while it listens
+            self.run(adapter.indicate_typing(key, messages[-1].reply_context))
+        except Exception as exc:
+            log.info("typing indicator failed: %s", type(exc).__name__)
+        turn_id = turn_id_of(lease)
+
+        def fetch(attachment: Attachment) -> bytes:
+            self.faults.check("fetch")
+            return self.run(adapter.fetch_media(attachment.ref, attachment.size))
+
+        def save(slot: int, data: bytes) -> None:
+            if self.voice is None:
+                raise RecogniserUnavailable("no place to keep voice notes")
+            self.voice.save(turn_id, slot, data)
+
+        try:
+            heard = gather(messages, fetch, save, self.settings.asr_max_seconds)
+        except RecogniserUnavailable:
+            heard = [Heard(message=i, problem=Problem.FAILED)
+                     for i, m in enumerate(messages) for a in m.attachments
+                     if a.kind == "audio"]
+        log.info("turn %s: %d voice note(s), %d to hear", turn_id, len(heard),
+                 sum(h.pending for h in heard),
+                 extra={"conversation": key.log_id(), "turn": turn_id})
+        return heard
+
+    def hear(self, plan: TurnPlan, heard: Sequence[Heard]) -> TurnPlan:
+        """What the voice notes add to the plan: the transcript, where they wait, and a note
+        in the reply language for each that could not be heard."""
+        notes = voice_notices(heard, plan.language, self.settings.asr_max_seconds)
+        for item in heard:
+            self.metrics.inc("voice_notes", outcome=item.problem.value if item.problem else "heard")
+        return plan.model_copy(update={
+            "notices": (*plan.notices, *notes), "transcript": transcript_of(heard),
+            "voice_notes": tuple((h.slot, h.mime_type) for h in heard if h.slot is not None)})
 
     def plan(self, key: ConversationKey, lease: str,
              messages: list[InboundMessage]) -> TurnPlan:
@@ -274,6 +366,37 @@ class TurnService:
                                                                      plan.reply_context))
         except Exception as exc:  # typing is a courtesy: never fail a turn for it
             log.info("typing indicator failed: %s", type(exc).__name__)
+
+    # ================================================================ transcribe (GPU worker)
+    def transcribe(self, job: HearingJob) -> tuple[Heard, ...]:
+        """Hear the turn's voice notes with the process's recogniser (batched with other
+        turns'); a recogniser that cannot serve leaves them failed, never the turn stuck."""
+        if not self.store.in_flight(job.key, job.lease):
+            return job.heard  # a stale redelivery: the continuation drops out too
+        started = time.perf_counter()
+        with self.leases.holding(job.key, job.lease):
+            try:
+                if self.recogniser is None or self.voice is None:
+                    raise RecogniserUnavailable("speech recognition is not set up here")
+                voice = self.voice
+                heard = transcribe_clips(job.heard, lambda slot: voice.load(job.turn_id, slot),
+                                         self.recogniser(), self.settings.asr_max_seconds)
+            except RecogniserError as exc:
+                log.error("turn %s: speech recognition unavailable: %s", job.turn_id, exc)
+                heard = [h.model_copy(update={"problem": Problem.FAILED}) if h.pending else h
+                         for h in job.heard]
+            except redis.RedisError:
+                raise
+            except Exception:  # never a lost turn: the person gets the apology
+                log.exception("turn %s: transcription failed", job.turn_id)
+                heard = [h.model_copy(update={"problem": Problem.FAILED}) if h.pending else h
+                         for h in job.heard]
+        seconds = time.perf_counter() - started
+        audio = sum(h.seconds for h in job.heard if h.pending)
+        log.info("turn %s: %.1f s of speech heard in %.2f s", job.turn_id, audio, seconds,
+                 extra={"conversation": job.key.log_id(), "turn": job.turn_id})
+        self.metrics.observe("transcription_seconds", seconds)
+        return tuple(heard)
 
     # ================================================================ generate (GPU worker)
     def generate(self, job: GenerationJob) -> GenerationOutcome:
@@ -413,16 +536,28 @@ class TurnService:
             latency_ms=(time.time() - plan.received_at) * 1000 if plan.received_at else None,
             prompt_tokens=outcome.prompt_tokens if outcome else None,
             completion_tokens=outcome.completion_tokens if outcome else None,
-            error=outcome.error if outcome else None, turn_id=plan.turn_id))
+            error=outcome.error if outcome else None, turn_id=plan.turn_id,
+            transcript=plan.transcript, audio=self._kept_audio(plan)))
         self.store.set_language(key, plan.language, self.settings.history_ttl_seconds)
         entries: list[HistoryEntry] = []
         if plan.needs_model:
             entries.append(HistoryEntry(role="user", text=plan.user_text,
-                                        image_ids=plan.image_ids, language=plan.language))
+                                        image_ids=plan.image_ids, language=plan.language,
+                                        spoken=plan.transcript is not None))
             if answer:
                 entries.append(HistoryEntry(role="assistant", text=answer,
                                             language=plan.language))
         self.history.append(key, *entries, once=self.store.done_marker(plan.turn_id))
+        if plan.voice_notes and self.voice is not None:  # heard and logged: the audio goes
+            self.voice.drop(plan.turn_id, [slot for slot, _ in plan.voice_notes])
+
+    def _kept_audio(self, plan: TurnPlan) -> tuple[tuple[bytes, str], ...]:
+        """The turn's voice notes for the log, when ASR_KEEP_AUDIO keeps them."""
+        if not self.settings.asr_keep_audio or self.voice is None:
+            return ()
+        voice = self.voice
+        return tuple((data, mime) for slot, mime in plan.voice_notes
+                     if (data := voice.load(plan.turn_id, slot)) is not None)
 
     def _thumbnails(self, plan: TurnPlan) -> tuple[bytes, ...]:
         ids = plan.thumbnail_ids

@@ -25,6 +25,8 @@ from storage.conversations import ConversationStore, WorkerRegistry
 from storage.history import RedisHistory
 from storage.log import ConversationLog
 from storage.metrics import RedisMetrics
+from storage.voice import VoiceNotes
+from workers.asr.base import BaseRecogniser
 from workers.faults import FaultInjector
 from workers.leases import LeaseKeeper
 from workers.pipeline import TurnService
@@ -39,6 +41,8 @@ class Runtime:
         self._local = threading.local()
         self._engine_lock = threading.Lock()
         self._engine: Any = None
+        self._recogniser: BaseRecogniser | None = None
+        self._recogniser_lock = threading.Lock()
         #: Why the model could not be loaded (the paragraph of `bot.startup`), once it failed:
         #: requests then fail at once instead of trying the load again each time.
         self.engine_failure: str | None = None
@@ -66,7 +70,23 @@ class Runtime:
         return TurnService(self.settings, store=self.store, history=self.history,
                            conversation_log=self.conversation_log, metrics=self.metrics,
                            adapters=self.adapter, engine=self.engine, run=self.run,
-                           leases=self.leases, faults=FaultInjector(self.settings.fault_inject))
+                           leases=self.leases, faults=FaultInjector(self.settings.fault_inject),
+                           recogniser=self.recogniser, voice=self.voice)
+
+    @cached_property
+    def voice(self) -> VoiceNotes:
+        """A turn's voice notes, kept in Redis between hearing and answering."""
+        return VoiceNotes(self.redis, ttl=max(self.settings.turn_timeout_seconds * 2, 600))
+
+    def recogniser(self) -> BaseRecogniser:
+        """The process's speech recogniser (ASR_BACKEND), built on first use; Whisper loads
+        beside the chat model in the inference worker (`workers.lifecycle` warms it up)."""
+        with self._recogniser_lock:
+            if self._recogniser is None:
+                from workers.asr import create_recogniser
+
+                self._recogniser = create_recogniser(self.settings)
+            return self._recogniser
 
     @cached_property
     def history(self) -> RedisHistory:

@@ -22,9 +22,18 @@ from workers import (
     lifecycle,  # noqa: F401  (worker signals)
 )
 from workers.celery_app import INFERENCE_QUEUE, IO_QUEUE, app
-from workers.jobs import Deliver, Generate, GenerationJob, GenerationOutcome, Wait
+from workers.jobs import (
+    Deliver,
+    Generate,
+    GenerationJob,
+    GenerationOutcome,
+    Step,
+    Transcribe,
+    Wait,
+)
 from workers.pipeline import TurnBusy
 from workers.runtime import runtime
+from workers.voice import Heard, HearingJob
 
 log = logging.getLogger(__name__)
 
@@ -35,23 +44,57 @@ MAX_SEND_BACKOFF_SECONDS = 60.0
 @app.task(bind=True, name="workers.tasks.process_conversation", max_retries=None)
 def process_conversation(self: Any, key: dict[str, Any]) -> str:
     """Start the conversation's next turn, if it has waiting messages and none in flight."""
-    turns = runtime().turns
-    step = turns.start(ConversationKey.model_validate(key))
+    step = runtime().turns.start(ConversationKey.model_validate(key))
     if isinstance(step, Wait):
         raise self.retry(countdown=step.countdown)
-    if isinstance(step, Generate):
+    return _dispatch(step)
+
+
+def _dispatch(step: Step) -> str:
+    """Send the turn's next step to its queue."""
+    turns = runtime().turns
+    if isinstance(step, Transcribe):
+        job = step.job.model_dump(mode="json")
+        chain(
+            transcribe_voice.s(job).set(queue=INFERENCE_QUEUE),
+            continue_after_hearing.s(job).set(queue=IO_QUEUE),
+        ).apply_async()
+        turns.leases.own(step.job.key, step.job.lease)
+    elif isinstance(step, Generate):
         chain(
             generate_reply.s(step.job.model_dump(mode="json")).set(queue=INFERENCE_QUEUE),
             deliver_reply.s(step.plan.model_dump(mode="json"), step.lease).set(queue=IO_QUEUE),
         ).apply_async()
-        keep_typing.apply_async(args=[step.plan.model_dump(mode="json"), step.lease,
-                                      time.time()],
-                                countdown=turns.refresh_interval(step.plan))
+        # Vouch for the turn only once its job is on the queue: if the publish failed, the
+        # lease lapses and a reconciler resumes the turn.
+        turns.leases.own(step.plan.key, step.lease)
+        try:
+            keep_typing.apply_async(args=[step.plan.model_dump(mode="json"), step.lease,
+                                          time.time()],
+                                    countdown=turns.refresh_interval(step.plan))
+        except Exception as exc:  # typing is a courtesy
+            log.info("typing not scheduled: %s", type(exc).__name__)
     elif isinstance(step, Deliver):
         deliver_reply.apply_async(
             args=[step.outcome.model_dump(mode="json") if step.outcome else None,
                   step.plan.model_dump(mode="json"), step.lease], queue=IO_QUEUE)
+        turns.leases.own(step.plan.key, step.lease)
     return step.kind
+
+
+@app.task(name="workers.tasks.transcribe_voice")
+def transcribe_voice(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """Hear a turn's voice notes (queue "inference"); batched with other turns' clips."""
+    heard = runtime().turns.transcribe(HearingJob.model_validate(job))
+    return [item.model_dump(mode="json") for item in heard]
+
+
+@app.task(name="workers.tasks.continue_after_hearing")
+def continue_after_hearing(heard: list[dict[str, Any]], job: dict[str, Any]) -> str:
+    """Plan the turn with what was heard, then generate or deliver (queue "io")."""
+    step = runtime().turns.after_hearing(HearingJob.model_validate(job),
+                                         [Heard.model_validate(item) for item in heard])
+    return _dispatch(step)
 
 
 @app.task(name="workers.tasks.generate_reply")

@@ -331,6 +331,20 @@ def image(request: Request, image_id: int,
                              "Content-Disposition": f'inline; filename="image-{image_id}.jpg"'})
 
 
+@router.get("/audio/{audio_id}")
+def audio(request: Request, audio_id: int, session: DataSession) -> Response:
+    """A voice note kept with ASR_KEEP_AUDIO, for the thread's player."""
+    found = _state(request).log.audio(audio_id)
+    if found is None:
+        raise HTTPException(404)
+    data, mime_type = found
+    media_type = mime_type.split(";")[0].strip()
+    return Response(data, media_type=media_type if media_type.startswith("audio/") else
+                    "application/octet-stream",
+                    headers={"Cache-Control": "private, max-age=3600",
+                             "Content-Disposition": f'inline; filename="voice-{audio_id}"'})
+
+
 # --- deleting a person -------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from storage.log.engine import LogDatabase
 from storage.log.models import (
     Conversation,
     ErasedPerson,
+    LogAudio,
     LogImage,
     LogMessage,
     person_digest,
@@ -94,6 +95,8 @@ class LogErasure(LogDatabase):
                 .where(in_groups, LogMessage.turn_id.is_not(None))).tuples() if t}
             session.execute(delete(LogImage).where(
                 LogImage.message_id.in_(select(LogMessage.id).where(gone))))
+            session.execute(delete(LogAudio).where(
+                LogAudio.message_id.in_(select(LogMessage.id).where(gone))))
             deleted = cast("CursorResult[Any]", session.execute(delete(LogMessage).where(gone)))
             answers = sum(_delete_lone_answer(session, c, t) for c, t in sorted(group_turns))
             session.execute(delete(Conversation).where(person)
@@ -119,6 +122,7 @@ class LogErasure(LogDatabase):
         with self._writes.begin() as session:
             old = select(LogMessage.id).where(LogMessage.created_at < cutoff)
             session.execute(delete(LogImage).where(LogImage.message_id.in_(old)))
+            session.execute(delete(LogAudio).where(LogAudio.message_id.in_(old)))
             deleted = cast("CursorResult[Any]", session.execute(
                 delete(LogMessage).where(LogMessage.created_at < cutoff)))
             gone = _recount(session, Conversation.first_message_at < cutoff)

@@ -4,6 +4,7 @@
                         first/last message time, message count
     log_messages        one row a side of a turn: direction "in" (the person) or "out" (the bot)
     log_images          the thumbnails of an inbound message (JPEG bytes, a few KB each)
+    log_audio           the voice notes of an inbound message, kept only with ASR_KEEP_AUDIO
     log_erasures        people just deleted (a hash of their id), so no turn writes them back
 
 A message row also keeps the guard's decision on its side of the turn (`guard_*` columns):
@@ -136,11 +137,17 @@ class LogMessage(Base):
     #: An "out" row whose answer the guard flagged: the answer that was not sent (the row's
     #: text is the refusal that was).
     guard_withheld: Mapped[str | None] = mapped_column(Text)
+    #: An "in" row whose person spoke (a voice note): what the recogniser heard. The row's
+    #: `text` is the whole turn (typed text and transcript together).
+    transcript: Mapped[str | None] = mapped_column(Text)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
     images: Mapped[list[LogImage]] = relationship(
         back_populates="message", cascade="all, delete-orphan", passive_deletes=True,
         order_by="LogImage.position")
+    audio: Mapped[list[LogAudio]] = relationship(
+        back_populates="message", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="LogAudio.position")
 
     __table_args__ = (
         Index("ix_log_messages_thread", "conversation_id", "created_at", "id"),
@@ -162,6 +169,21 @@ class LogImage(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
     message: Mapped[LogMessage] = relationship(back_populates="images")
+
+
+class LogAudio(Base):
+    """A voice note as the person sent it (OGG/Opus, M4A/AAC), kept only with ASR_KEEP_AUDIO."""
+
+    __tablename__ = "log_audio"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("log_messages.id", ondelete="CASCADE"),
+                                            index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    mime_type: Mapped[str] = mapped_column(String(64), default="audio/ogg")
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+    message: Mapped[LogMessage] = relationship(back_populates="audio")
 
 
 class ErasedPerson(Base):

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, aliased
 
 from bot.messages import ConversationKey, Platform
 from storage.log.engine import LogDatabase
-from storage.log.models import FLAGGED_LABELS, Conversation, LogImage, LogMessage
+from storage.log.models import FLAGGED_LABELS, Conversation, LogAudio, LogImage, LogMessage
 
 #: SQLite's trigram tokenizer indexes substrings of three characters or more.
 _TRIGRAM = 3
@@ -121,6 +121,14 @@ class MessageRow:
     guard_categories: str | None = None
     guard_latency_ms: int | None = None
     guard_withheld: str | None = None
+    #: Set on an "in" row the person spoke: what the recogniser heard.
+    transcript: str | None = None
+    #: Kept voice notes (ASR_KEEP_AUDIO), for the console's player.
+    audio_ids: tuple[int, ...] = ()
+
+    @property
+    def spoken(self) -> bool:
+        return self.transcript is not None
 
     @property
     def flagged(self) -> bool:
@@ -248,6 +256,14 @@ class LogQueries(LogDatabase):
                         .where(LogImage.message_id.in_([m.id for m in messages]))
                         .order_by(LogImage.message_id, LogImage.position, LogImage.id)):
                     images.setdefault(message_id, []).append(image_id)
+            audio: dict[int, list[int]] = {}
+            spoken = [m.id for m in messages if m.transcript is not None]
+            if spoken:
+                for audio_id, message_id in session.execute(
+                        select(LogAudio.id, LogAudio.message_id)
+                        .where(LogAudio.message_id.in_(spoken))
+                        .order_by(LogAudio.message_id, LogAudio.position, LogAudio.id)):
+                    audio.setdefault(message_id, []).append(audio_id)
             rows = [MessageRow(id=m.id, direction=m.direction, text=m.text,
                                created_at=m.created_at, language=m.language, model=m.model,
                                latency_ms=m.latency_ms, prompt_tokens=m.prompt_tokens,
@@ -256,7 +272,8 @@ class LogQueries(LogDatabase):
                                image_ids=tuple(images.get(m.id, ())),
                                guard_label=m.guard_label, guard_categories=m.guard_categories,
                                guard_latency_ms=m.guard_latency_ms,
-                               guard_withheld=m.guard_withheld)
+                               guard_withheld=m.guard_withheld, transcript=m.transcript,
+                               audio_ids=tuple(audio.get(m.id, ())))
                     for m in reversed(messages)]
             return Thread(conversation=ConversationRow.of(found), messages=rows,
                           older_than=rows[0].id if more and rows else None)
@@ -264,6 +281,12 @@ class LogQueries(LogDatabase):
     def image(self, image_id: int) -> tuple[bytes, str] | None:
         with self._sessions() as session:
             found = session.get(LogImage, image_id)
+            return (found.data, found.mime_type) if found is not None else None
+
+    def audio(self, audio_id: int) -> tuple[bytes, str] | None:
+        """A kept voice note and its MIME type."""
+        with self._sessions() as session:
+            found = session.get(LogAudio, audio_id)
             return (found.data, found.mime_type) if found is not None else None
 
     def export_rows(self, flt: ConversationFilter | None = None, *,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
@@ -15,6 +15,7 @@ from storage.log.engine import LogDatabase
 from storage.log.models import (
     Conversation,
     ErasedPerson,
+    LogAudio,
     LogImage,
     LogMessage,
     person_digest,
@@ -71,6 +72,10 @@ class TurnRecord:
     output_guard: GuardRecord | None = None
     #: The answer the guard flagged and the person never saw (`reply_text` is the refusal).
     withheld: str | None = None
+    #: What the person said in voice notes this turn (None: nothing was spoken).
+    transcript: str | None = None
+    #: The voice notes themselves as (bytes, MIME type), when ASR_KEEP_AUDIO keeps them.
+    audio: tuple[tuple[bytes, str], ...] = ()
 
 
 def _clip(value: str | None, name: str) -> str | None:
@@ -93,7 +98,7 @@ def _rows(record: TurnRecord) -> list[LogMessage]:
     language = _clip(record.language, "language")
     inbound_text = record.user_text or "\n".join(m.text for m in messages if m.text)
     rows: list[LogMessage] = []
-    if messages or inbound_text or record.thumbnails:
+    if messages or inbound_text or record.thumbnails or record.transcript is not None:
         sender = next((s for m in messages if (s := m.sender_id or m.key.user_id)), None)
         ids = ",".join(m.message_id for m in messages if m.message_id)
         inbound = LogMessage(direction="in", sender_id=_clip(sender, "user_name"),
@@ -102,6 +107,10 @@ def _rows(record: TurnRecord) -> list[LogMessage]:
                              created_at=received)
         inbound.images = [LogImage(position=i, data=bytes(data))
                           for i, data in enumerate(record.thumbnails) if data]
+        if record.transcript is not None:
+            inbound.transcript = record.transcript[:_MAX_TEXT]
+        inbound.audio = [LogAudio(position=i, data=bytes(data), mime_type=mime[:64])
+                         for i, (data, mime) in enumerate(record.audio) if data]
         _guard(inbound, record.input_guard)
         rows.append(inbound)
         rows += _split_by_sender(record, inbound, now)
@@ -144,22 +153,30 @@ def _split_by_sender(record: TurnRecord, inbound: LogMessage,
     return rows
 
 
-def _erased_meanwhile(session: Session, record: TurnRecord) -> bool:
-    """Whether someone whose turn this is (the private chat's person, a sender) was deleted
-    after the turn's first message reached us (our clock, not the platform's): a turn in
-    flight during a deletion is dropped, a message sent after it is logged. A record without
-    its messages (the deletion emptied the turn's in-flight list) counts as started before any
-    deletion still on hold."""
+def _without_erased(session: Session, record: TurnRecord) -> TurnRecord | None:
+    """The record without the people deleted after the turn's first message reached us (our
+    clock, not the platform's): a turn in flight during a deletion cannot write them back, a
+    message sent after it is logged. None when nobody is left: the private chat's person, or
+    every sender of a group turn. A record without its messages (the deletion emptied the turn's
+    in-flight list) counts as started before any deletion still on hold."""
     people = {record.key.user_id, *(m.sender_id for m in record.messages)} - {""}
     if not people:
-        return False
+        return record
     started = min((_at(m.received_at) for m in record.messages),
                   default=utcnow() - ERASURE_HOLD)
-    return session.scalar(
-        select(ErasedPerson.id).where(
-            ErasedPerson.platform == record.key.platform.value,
-            ErasedPerson.person.in_([person_digest(p) for p in people]),
-            ErasedPerson.erased_at >= started).limit(1)) is not None
+    erased = set(session.scalars(select(ErasedPerson.person).where(
+        ErasedPerson.platform == record.key.platform.value,
+        ErasedPerson.person.in_([person_digest(p) for p in people]),
+        ErasedPerson.erased_at >= started)).all())
+    gone = {p for p in people if person_digest(p) in erased}
+    if not gone:
+        return record
+    kept = tuple(m for m in record.messages if m.sender_id not in gone)
+    if record.key.user_id in gone or not kept:
+        return None
+    # The others' messages only: their own texts (not the turn's joined text), no photos (a
+    # thumbnail does not say whose it was), the name of the newest sender left.
+    return replace(record, messages=kept, user_text="", thumbnails=(), user_name=None)
 
 
 def _guard(row: LogMessage, decision: GuardRecord | None) -> None:
@@ -186,16 +203,17 @@ class LogWriter(LogDatabase):
             log.exception("conversation log: turn of %s not recorded", record.key.log_id())
             return False
 
-    def _record_turn(self, record: TurnRecord) -> None:
-        rows = _rows(record)
-        if not rows:
-            return
-        user_name = record.user_name or next(
-            (m.user_name for m in reversed(record.messages) if m.user_name), None)
+    def _record_turn(self, original: TurnRecord) -> None:
         with self._writes.begin() as session:
-            if _erased_meanwhile(session, record):
+            record = _without_erased(session, original)
+            if record is None:
                 log.info("conversation log: turn not recorded: its person was deleted")
                 return
+            rows = _rows(record)
+            if not rows:
+                return
+            user_name = record.user_name or next(
+                (m.user_name for m in reversed(record.messages) if m.user_name), None)
             conversation = self._conversation(session, record.key)
             if record.turn_id is not None and session.scalar(
                     select(LogMessage.id).where(LogMessage.conversation_id == conversation.id,
