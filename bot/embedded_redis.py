@@ -25,10 +25,13 @@ def redis_server_binary() -> str:
 class EmbeddedRedis:
     """A private redis-server on loopback, its data (AOF) in `data_dir`."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, persist: bool = True) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, persist: bool = True,
+                 fsync_always: bool = False) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.persist = persist
+        #: appendfsync always: every acknowledged write survives a crash (the fault tests).
+        self.fsync_always = fsync_always
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -40,6 +43,8 @@ class EmbeddedRedis:
         args = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", str(self.data_dir.resolve()), "--save", "",
                 "--appendonly", "yes" if self.persist else "no", "--protected-mode", "yes"]
+        if self.persist and self.fsync_always:
+            args += ["--appendfsync", "always"]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url)
@@ -55,6 +60,13 @@ class EmbeddedRedis:
                 time.sleep(0.05)
             finally:
                 client.close()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: what the AOF holds is all that survives."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

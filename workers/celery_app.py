@@ -47,6 +47,9 @@ def create_celery(settings: Settings | None = None) -> Celery:
             "socket_timeout": settings.redis_socket_timeout_seconds,
             "health_check_interval": 10,
         },
+        # Kombu's Redis transport with one fix: a Redis restart while tasks are in flight no
+        # longer ends the worker with "Unrecoverable error: AttributeError" (workers/broker.py).
+        broker_transport="workers.broker:Transport",
         broker_connection_timeout=settings.redis_connect_timeout_seconds,
         broker_connection_retry_on_startup=True,
         # A worker never gives up on its broker: Redis restarting, or a minute of network

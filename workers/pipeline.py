@@ -129,7 +129,6 @@ class TurnService:
             # Busy: the holder starts the next turn when it ends; if it died, the reconciler.
             return Idle()
         lease = state.lease
-        self.leases.own(key, lease)
         try:
             with self.leases.holding(key, lease):
                 if state.status == "resumed":
@@ -251,7 +250,7 @@ class TurnService:
     def plan(self, key: ConversationKey, lease: str,
              messages: list[InboundMessage]) -> TurnPlan:
         """What the turn does: its language, commands, notices, the person's text and photos."""
-        self.faults.check("prepare")
+        self.faults.check("prepare", " ".join(m.text for m in messages))
         s = self.settings
         current = self.store.language(key)
         if current is None and not any(m.language_hint for m in messages):
@@ -288,7 +287,7 @@ class TurnService:
         thumbnail_ids: list[str] = []
         for attachment in plan.attachments:
             try:
-                self.faults.check("fetch")
+                self.faults.check("fetch", plan.user_text)
                 data = self.run(self.adapter(plan.key.platform).fetch_media(attachment.ref,
                                                                             attachment.size))
                 model_jpeg, thumbnail = self.decode_image(data)
@@ -421,7 +420,7 @@ class TurnService:
 
     def _generate(self, job: GenerationJob) -> GenerationOutcome:
         try:
-            self.faults.check("generate")
+            self.faults.check("generate", job.turns[-1].text if job.turns else "")
             turns = tuple(
                 ChatTurn(role=t.role, text=t.text,
                          images=tuple(img for i in t.image_ids
@@ -500,8 +499,9 @@ class TurnService:
             answer = clean_reply(outcome.text)
             if outcome.error:
                 log.warning("turn %s: engine error: %s", plan.turn_id, outcome.error)
-            if not answer:
-                notices.append(text(Text.APOLOGY, plan.language))
+            apology = text(Text.APOLOGY, plan.language)
+            if not answer and apology not in notices:
+                notices.append(apology)
         return Reply(key=plan.key, in_reply_to=plan.in_reply_to, language=plan.language,
                      notices=tuple(notices), text=answer, reply_context=plan.reply_context)
 
@@ -509,7 +509,7 @@ class TurnService:
         """Send the reply's parts not sent yet; a permanent refusal is logged, not retried."""
         key = plan.key
         try:
-            self.faults.check("send")
+            self.faults.check("send", plan.user_text)
             self.run(self.adapter(key.platform).send(reply, _TurnDeliveryLog(self.store,
                                                                              plan.turn_id)))
         except PermanentSendError as exc:
@@ -524,7 +524,7 @@ class TurnService:
         """The log, then the history, each written once per turn id; before the release, so a
         crash at any point loses nothing and doubles nothing."""
         key = plan.key
-        self.faults.check("record")
+        self.faults.check("record", plan.user_text)
         answer = reply.text
         # While the turn is in flight its messages are still in the inflight list.
         messages = self.store.turn_messages(key)

@@ -113,6 +113,7 @@ def test_a_turn_in_flight_during_the_deletion_is_not_written_back(
     before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
     in_flight_private = inbound(key_of("telegram", "2"), "my address is ...", at=before)
     in_flight_group = group_message(2, "Budi", "my phone is ...", at=before)
+    wati_in_flight = group_message(7, "Wati", "and my question", at=before)
     conversation_log.delete_person("telegram", "2")
 
     for message in (in_flight_private, in_flight_group):
@@ -123,6 +124,18 @@ def test_a_turn_in_flight_during_the_deletion_is_not_written_back(
                                             reply_text="noted", turn_id="emptied"))
     assert count_messages(conversation_log) == 0
 
+    # A group turn in flight with Wati's message and his: only Wati's is written.
+    conversation_log.record_turn(TurnRecord(
+        key=wati_in_flight.key, messages=(wati_in_flight, in_flight_group),
+        user_text="and my question\nmy phone is ...", reply_text="answer to both",
+        user_name="Budi", thumbnails=(make_thumbnail(photo()),), turn_id="mixed"))
+    assert conversation_log.list_conversations(ConversationFilter(search="phone")).total == 0
+    [row] = conversation_log.list_conversations(ConversationFilter(search="question")).rows
+    assert row.user_name == "Wati" and row.message_count == 2
+    with conversation_log.session() as session:
+        assert session.scalar(select(func.count()).select_from(LogImage)) == 0
+    assert count_messages(conversation_log) == 2
+
     # Someone else's turn, and Budi's next message after the deletion, are logged again.
     group_turn(conversation_log, [group_message(7, "Wati", "still here", at=before)], "hi",
                "t-wati")
@@ -130,7 +143,7 @@ def test_a_turn_in_flight_during_the_deletion_is_not_written_back(
                    at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
     assert conversation_log.record_turn(TurnRecord(key=back.key, messages=(back,),
                                                    reply_text="welcome", turn_id="new"))
-    assert count_messages(conversation_log) == 4
+    assert count_messages(conversation_log) == 6
 
 
 def test_purge_older_than(conversation_log: ConversationLog):
