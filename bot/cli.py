@@ -84,14 +84,17 @@ def dev(host: str, port: int, concurrency: int) -> None:
         from bot.polling import start_polling_thread
 
         polling = start_polling_thread(settings)
-    worker = subprocess.Popen(
+    from bot.supervisor import WorkerSupervisor
+
+    # The worker is started again if it dies (its turns are resumed by the reconciler).
+    worker = WorkerSupervisor(
         [sys.executable, "-m", "celery", "-A", "workers.celery_app:app",
          *_worker_argv("io,inference", concurrency, settings.log_level, "threads"),
          # Beat schedules the retention purge; one process on one machine runs it.
          "--beat", "--schedule", str(Path(settings.data_dir) / "celerybeat-schedule")],
         env={**os.environ, "LOG_FORMAT": settings.log_format
              if "log_format" in settings.model_fields_set else "text"},
-    )
+    ).start()
     try:
         from bot.app import create_app
 
@@ -104,12 +107,7 @@ def dev(host: str, port: int, concurrency: int) -> None:
         if embedded:
             _dev_redis_file(settings).unlink(missing_ok=True)
         log.info("stopping worker")
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        worker.stop()
         if embedded:
             embedded.stop()
 
