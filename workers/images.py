@@ -18,8 +18,8 @@ Exception tree (what callers catch):
           │                     EXIF (SyntaxError), an encoder error (OSError), ...
           └── ImageTooLarge     over `MAX_DECODE_PIXELS` (a decompression bomb)
 
-`NotAnImage` is the old name of `ImageUnreadable`; `downscale_to_jpeg` and `make_thumbnail`
-remain for callers that need one of the two results.
+`make_thumbnail` makes the log's thumbnail alone (of a photo already in the history, for a plan
+made before thumbnails were made at download time).
 """
 
 from __future__ import annotations
@@ -50,9 +50,6 @@ class ImageUnreadable(ValueError):
 
 class ImageTooLarge(ImageUnreadable):
     """The image declares more than `MAX_DECODE_PIXELS` pixels."""
-
-
-NotAnImage = ImageUnreadable
 
 
 @dataclass(frozen=True)
@@ -130,11 +127,6 @@ def prepare_image(data: bytes, max_pixels: int, *, quality: int = 85,
         return PreparedImage(model_jpeg, _jpeg(thumbnail, thumbnail_quality))
     except Exception as exc:
         raise ImageUnreadable(f"{type(exc).__name__} while encoding") from exc
-
-
-def downscale_to_jpeg(data: bytes, max_pixels: int, quality: int = 85) -> bytes:
-    """JPEG bytes of the image, at most `max_pixels` (width * height), aspect ratio kept."""
-    return prepare_image(data, max_pixels, quality=quality).model_jpeg
 
 
 def make_thumbnail(image: bytes, max_side: int = THUMBNAIL_SIDE, quality: int = 70) -> bytes:

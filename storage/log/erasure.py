@@ -73,9 +73,9 @@ class LogErasure(LogDatabase):
         """Delete everything logged of a person: their conversations (with every message and
         image), their own messages in group conversations (with the bot's answer when the turn
         held nobody else's message), and the name on those groups' rows (the last speaker's,
-        possibly theirs). A turn of theirs still in flight is refused by
-        the writer afterwards (`ErasedPerson`). Returns the conversation keys, for the caller to
-        forget them in Redis too."""
+        possibly theirs). A turn of theirs still in flight is refused by the writer afterwards
+        (`ErasedPerson`). Returns the conversation keys, for the caller to forget them in Redis
+        too."""
         if not user_id:
             raise ValueError("a person's user id is required")
         platform = Platform(platform).value
