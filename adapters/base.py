@@ -22,6 +22,8 @@ one event loop. Every adapter takes its base URL from the settings, so a test or
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -83,6 +85,24 @@ class TransientSendError(SendError):
 
 class PermanentSendError(SendError):
     """Retrying cannot help: log it and stop."""
+
+
+def retry_after_seconds(value: str | None, default: float) -> float:
+    """A `Retry-After` header in seconds, in either form HTTP allows (delta-seconds or an
+    HTTP date); `default` when absent or unreadable, never negative."""
+    if not value:
+        return default
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max((when - dt.datetime.now(dt.UTC)).total_seconds(), 0.0)
 
 
 @dataclass(frozen=True)

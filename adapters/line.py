@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+import aiohttp
 from linebot.v3 import SignatureValidator
 from linebot.v3.messaging import (
     AsyncApiClient,
@@ -35,6 +36,7 @@ from adapters.base import (
     PermanentSendError,
     TransientSendError,
     register,
+    retry_after_seconds,
 )
 from adapters.fetch import Fetcher, FetchPolicy, FetchRefused
 from adapters.markup import markdown_to_plain
@@ -185,14 +187,16 @@ class LineAdapter(BaseAdapter):
         if not reply_context.get("private"):
             return  # LINE shows the loading animation in one-to-one chats only
         await self._api().show_loading_animation(ShowLoadingAnimationRequest(
-            chat_id=key.chat_id, loading_seconds=LOADING_SECONDS))
+            chat_id=key.chat_id, loading_seconds=LOADING_SECONDS),
+            _request_timeout=self._timeout())
 
     async def language_hint(self, key: ConversationKey) -> str | None:
         if not key.user_id:
             return None
         try:
-            profile = await self._api().get_profile(key.user_id)
-        except ApiException:
+            profile = await self._api().get_profile(key.user_id,
+                                                    _request_timeout=self._timeout())
+        except (TimeoutError, ApiException, aiohttp.ClientError):
             return None
         return getattr(profile, "language", None)
 
@@ -217,7 +221,20 @@ class LineAdapter(BaseAdapter):
         return await self._media.get(url,
                                      secret_headers={"Authorization": f"Bearer {self._token}"})
 
+    def _timeout(self) -> aiohttp.ClientTimeout:
+        """Every API call is bounded (line-bot-sdk's own default is 300 s)."""
+        return aiohttp.ClientTimeout(total=self.settings.platform_timeout_seconds,
+                                     connect=self.settings.platform_connect_timeout_seconds)
+
     async def send(self, reply: Reply, log_: DeliveryLog) -> None:
+        try:
+            await self._send(reply, log_)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            # Connection refused, reset or timed out: LINE may still be there in a moment.
+            raise TransientSendError(f"LINE unreachable: {type(exc).__name__}", 2.0,
+                                     code="network") from exc
+
+    async def _send(self, reply: Reply, log_: DeliveryLog) -> None:
         parts = self.parts(reply)
         pending = [i for i in range(len(parts)) if not log_.is_sent(i)]
         if not pending:
@@ -229,7 +246,8 @@ class LineAdapter(BaseAdapter):
             batch = pending[:MAX_MESSAGES_PER_CALL]
             try:
                 await self._api().reply_message(ReplyMessageRequest(
-                    reply_token=token, messages=[TextMessage(text=parts[i].text) for i in batch]))
+                    reply_token=token, messages=[TextMessage(text=parts[i].text) for i in batch]),
+                    _request_timeout=self._timeout())
                 for i in batch:
                     log_.mark_sent(i)
                 pending = pending[len(batch):]
@@ -245,7 +263,7 @@ class LineAdapter(BaseAdapter):
                 await self._api().push_message(
                     PushMessageRequest(to=context.get("to") or reply.key.chat_id,
                                        messages=[TextMessage(text=parts[i].text) for i in batch]),
-                    x_line_retry_key=str(retry_key))
+                    x_line_retry_key=str(retry_key), _request_timeout=self._timeout())
             except ApiException as exc:
                 if exc.status != 409:  # 409: this retry key was accepted before
                     raise _send_error(exc) from exc
@@ -267,6 +285,6 @@ def _strip_mentions(text: str, own: list[payload.Mentionee]) -> str:
 def _send_error(exc: ApiException) -> Exception:
     status = exc.status or 0
     if status == 429 or status >= 500:
-        retry_after = float((exc.headers or {}).get("Retry-After") or 2)
+        retry_after = retry_after_seconds((exc.headers or {}).get("Retry-After"), 2.0)
         return TransientSendError(f"LINE HTTP {status}", retry_after, code=str(status))
     return PermanentSendError(f"LINE HTTP {status}: {exc.body}", code=str(status))

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import telegram
 from telegram import constants
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.request import HTTPXRequest
 
 from adapters.base import (
     BadSignature,
@@ -209,7 +210,14 @@ class TelegramAdapter(BaseAdapter):
     async def bot(self) -> telegram.Bot:
         if self._bot is None:
             base = self.settings.telegram_api_base_url.rstrip("/")
-            bot = telegram.Bot(self._token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot")
+            s = self.settings
+            # Explicit timeouts on every Bot API call (connect, and each read and write).
+            request = HTTPXRequest(connection_pool_size=8,
+                                   connect_timeout=s.platform_connect_timeout_seconds,
+                                   read_timeout=s.platform_timeout_seconds,
+                                   write_timeout=s.platform_timeout_seconds, pool_timeout=5.0)
+            bot = telegram.Bot(self._token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot",
+                               request=request)
             await bot.initialize()
             self._bot = bot
             self.username = bot.username
@@ -303,7 +311,12 @@ class TelegramAdapter(BaseAdapter):
                                      message_thread_id=reply_context.get("thread_id"))
 
     async def send(self, reply: Reply, log_: DeliveryLog) -> None:
-        bot = await self.bot()
+        try:
+            bot = await self.bot()
+        except NetworkError as exc:  # Telegram unreachable: getMe failed; try again later
+            raise TransientSendError(str(exc), 2.0, code="network") from exc
+        except TelegramError as exc:  # InvalidToken: retrying cannot help
+            raise PermanentSendError(exc.message, code=type(exc).__name__) from exc
         for index, part in enumerate(self.parts(reply)):
             if log_.is_sent(index):
                 continue
@@ -345,8 +358,10 @@ class TelegramAdapter(BaseAdapter):
                 raise PermanentSendError(exc.message, code="403") from exc
             except BadRequest as exc:
                 raise PermanentSendError(exc.message, code="400") from exc
-            except NetworkError as exc:  # timeouts and 5xx
+            except NetworkError as exc:  # timeouts, refused connections and 5xx
                 raise TransientSendError(str(exc), 2.0, code="network") from exc
+            except TelegramError as exc:  # ChatMigrated, Conflict, InvalidToken, ...
+                raise PermanentSendError(exc.message, code=type(exc).__name__) from exc
 
 
 _UNSUPPORTED = ("sticker", "voice", "audio", "video", "video_note", "animation", "document",

@@ -153,7 +153,8 @@ class WhatsAppAdapter(BaseAdapter):
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(30, connect=10),
+                timeout=httpx.Timeout(self.settings.platform_timeout_seconds,
+                                      connect=self.settings.platform_connect_timeout_seconds),
                 headers={"Authorization": f"Bearer {self._token}"})
         return self._client
 
