@@ -83,7 +83,8 @@ class Settings(BaseSettings):
     history_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     #: Photos sharing an album id are gathered for this long before the turn starts.
     album_window_seconds: float = Field(default=1.5, ge=0)
-    #: Upper bound for one turn (prepare, queue, generate, send); its lock expires after it.
+    #: Upper bound for one turn (prepare, queue, generate, send): its owner stops renewing its
+    #: lease after it, and the turn is resumed.
     turn_timeout_seconds: int = Field(default=600, ge=10)
     dedupe_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     #: Photos: the largest Telegram size within these budgets is downloaded.

@@ -4,6 +4,8 @@ Celery's threads pool runs many inference tasks at once in one process; each cal
 which puts its request on a queue and waits for its own result. One batcher thread takes the
 first waiting request, gathers more for at most `max_wait` seconds (or until `max_batch`), and
 generates them together. So requests that arrive while the GPU is busy join the next batch.
+An engine with `decode` (the transformers engine) has each request's CPU preparation, image
+decoding above all, done in the submitting thread, outside the engine's lock.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future
+from typing import Any
 
 from workers.engines.base import BaseEngine, GenerationRequest, GenerationResult
 
@@ -28,9 +31,8 @@ class BatchingEngine:
         self.engine = engine
         self.max_batch = max_batch
         self.max_wait = max_wait
-        self._queue: queue.Queue[tuple[GenerationRequest, Future[GenerationResult]]] = (
-            queue.Queue()
-        )
+        #: Requests (or what the engine's `decode` made of them) with their futures.
+        self._queue: queue.Queue[tuple[Any, Future[GenerationResult]]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         #: Sizes of the newest batches (for tests and benchmarks), at most RECENT_BATCHES.
@@ -47,7 +49,15 @@ class BatchingEngine:
     def submit(self, request: GenerationRequest) -> Future[GenerationResult]:
         self.start()
         future: Future[GenerationResult] = Future()
-        self._queue.put((request, future))
+        item: Any = request
+        decode = getattr(self.engine, "decode", None)
+        if decode is not None:
+            # CPU preparation (image decoding) in the caller's thread, never the GPU's.
+            try:
+                item = decode(request)
+            except Exception as exc:
+                item = exc
+        self._queue.put((item, future))
         return future
 
     def generate(self, request: GenerationRequest, timeout: float | None = None) -> GenerationResult:
@@ -67,7 +77,10 @@ class BatchingEngine:
             self.batch_sizes.append(len(batch))
             self.batches += 1
             try:
-                results = self.engine.generate_batch([request for request, _ in batch])
+                decoded = getattr(self.engine, "generate_decoded", None)
+                items = [item for item, _ in batch]
+                results = (decoded(items) if decoded is not None
+                           else self.engine.generate_batch(items))
             except Exception as exc:  # the engine as a whole failed: answer every request
                 log.exception("engine failed on a batch of %d", len(batch))
                 results = [GenerationResult(text="", error=f"{type(exc).__name__}: {exc}")

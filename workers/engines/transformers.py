@@ -264,25 +264,18 @@ class TransformersEngine(BaseEngine):
     # ------------------------------------------------------------------ generation
 
     def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        requests = list(requests)
-        if not requests:
-            return []
-        with self._lock:
-            if self.model is None:
-                self.load()
-            results: dict[int, GenerationResult] = {}
-            prepared: list[_Prepared] = []
-            for index, request in enumerate(requests):
-                try:
-                    prepared.append(self._prepare(index, request))
-                except Exception as exc:
-                    logger.warning("request %d rejected: %s: %s", index, type(exc).__name__, exc)
-                    results[index] = _error_result(exc)
-            if prepared:
-                results.update(self._run(prepared))
-            return [results[i] for i in range(len(requests))]
+        items: list[_Prepared | Exception] = []
+        for request in requests:
+            try:
+                items.append(self.decode(request))
+            except Exception as exc:
+                items.append(exc)
+        return self.generate_decoded(items)
 
-    def _prepare(self, index: int, request: GenerationRequest) -> _Prepared:
+    def decode(self, request: GenerationRequest) -> _Prepared:
+        """The CPU work of a request that needs neither the model nor the lock: checks, and the
+        images decoded and downscaled. Runs in the caller's thread (`BatchingEngine.submit`),
+        so it never stalls the GPU; raises for a bad request."""
         if not isinstance(request, GenerationRequest):
             raise TypeError(f"request must be a GenerationRequest, not {type(request).__name__}")
         max_new_tokens = int(request.max_new_tokens)
@@ -297,14 +290,45 @@ class TransformersEngine(BaseEngine):
                 for data in turn.images:
                     content.append({"type": "image", "image": load_image(data, self.max_image_pixels)})
             elif turn.images:
-                logger.debug("request %d: dropping %d image(s) of an assistant turn", index, len(turn.images))
+                logger.debug("dropping %d image(s) of an assistant turn", len(turn.images))
             if turn.text or not content:
                 content.append({"type": "text", "text": turn.text or ""})
             messages.append({"role": turn.role, "content": content})
-        if self.max_context_tokens:
-            messages = self._fit_context(messages, self.max_context_tokens - max_new_tokens)
-        return _Prepared(index=index, messages=messages, max_new_tokens=max_new_tokens,
+        return _Prepared(index=0, messages=messages, max_new_tokens=max_new_tokens,
                          on_partial=request.on_partial)
+
+    def generate_decoded(self, items: Sequence[_Prepared | Exception]) -> list[GenerationResult]:
+        """`generate_batch` for requests already decoded (an exception: that request failed)."""
+        if not items:
+            return []
+        with self._lock:
+            if self.model is None:
+                self.load()
+            results: dict[int, GenerationResult] = {}
+            prepared: list[_Prepared] = []
+            for index, item in enumerate(items):
+                try:
+                    if isinstance(item, Exception):
+                        raise item
+                    prepared.append(self._fit(index, item))
+                except Exception as exc:
+                    logger.warning("request %d rejected: %s: %s", index, type(exc).__name__, exc)
+                    results[index] = _error_result(exc)
+            if prepared:
+                results.update(self._run(prepared))
+            return [results[i] for i in range(len(items))]
+
+    def _fit(self, index: int, item: _Prepared) -> _Prepared:
+        """The request's prompt trimmed to the context (the processor's own token counts)."""
+        messages = item.messages
+        if self.max_context_tokens:
+            messages = self._fit_context(messages, self.max_context_tokens - item.max_new_tokens)
+        return _Prepared(index=index, messages=messages, max_new_tokens=item.max_new_tokens,
+                         on_partial=item.on_partial)
+
+    def _prepare(self, index: int, request: GenerationRequest) -> _Prepared:
+        """Decode and fit one request (the model must be loaded)."""
+        return self._fit(index, self.decode(request))
 
     def prompt_tokens(self, messages: list[dict[str, Any]]) -> int:
         """The prompt's length in the model's own tokens, images included."""
