@@ -15,6 +15,7 @@ import threading
 from celery.signals import worker_ready, worker_shutdown
 
 from bot.language import warm_up as warm_up_language
+from bot.messages import ConversationKey
 from bot.startup import explain_model_failure, model_name
 from storage.keys import Queue
 from storage.model_status import ModelStatusBoard
@@ -36,8 +37,11 @@ def start_heartbeat() -> Heartbeat:
     if _heartbeat is None:
         rt = runtime()
         s = rt.settings
-        reconciler = Reconciler(rt.store, lambda key: enqueue_conversation(app, key),
-                                grace_seconds=s.reconcile_grace_seconds)
+        def restart(key: ConversationKey) -> None:
+            enqueue_conversation(app, key)
+            rt.metrics.inc("reconciled")
+
+        reconciler = Reconciler(rt.store, restart, grace_seconds=s.reconcile_grace_seconds)
         _heartbeat = Heartbeat(rt.leases, reconciler, beat_seconds=s.lease_heartbeat_seconds,
                                sweep_seconds=s.reconcile_interval_seconds,
                                on_beat=lambda: rt.workers.beat(_name)).start()
