@@ -74,3 +74,11 @@ def test_line_audio_with_duration() -> None:
 def test_with_asr_off_audio_gets_the_notice(parse) -> None:
     [message] = parse()
     assert message.kind == MessageKind.UNSUPPORTED and message.attachments == ()
+
+
+def test_the_recorded_audio_payloads_follow_the_vendored_specs() -> None:
+    from tests.helpers.line_api import webhook_errors
+    from tests.helpers.whatsapp_api import validate_webhook
+
+    assert webhook_errors(load("line", "audio")) == []
+    assert validate_webhook(load("whatsapp", "audio")) == []

@@ -10,14 +10,13 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 
 from workers.asr.base import BaseRecogniser, RecogniserError, Transcript
 from workers.audio import Clip
-from workers.engines.batching import RECENT_BATCHES
+from workers.engines.batching import RECENT_BATCHES, take_batch
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +57,7 @@ class BatchingRecogniser(BaseRecogniser):
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            deadline = time.monotonic() + self.max_wait
-            while len(batch) < self.max_batch:
-                remaining = deadline - time.monotonic()
-                try:
-                    batch.append(self._queue.get(timeout=remaining) if remaining > 0
-                                 else self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            batch = take_batch(self._queue, self.max_batch, self.max_wait)
             self.batch_sizes.append(len(batch))
             try:
                 results = self.recogniser.transcribe_batch([clip for clip, _ in batch])

@@ -16,14 +16,30 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, TypeVar
 
 from workers.engines.base import BaseEngine, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: How many batch sizes `BatchingEngine.batch_sizes` keeps.
 RECENT_BATCHES = 1024
+
+
+def take_batch(waiting: queue.Queue[T], max_batch: int, max_wait: float) -> list[T]:
+    """The first waiting item (blocking), and those that join it within `max_wait` seconds,
+    `max_batch` at most (the speech recogniser's batcher gathers the same way)."""
+    batch = [waiting.get()]
+    deadline = time.monotonic() + max_wait
+    while len(batch) < max_batch:
+        remaining = deadline - time.monotonic()
+        try:
+            batch.append(waiting.get(timeout=remaining) if remaining > 0
+                         else waiting.get_nowait())
+        except queue.Empty:
+            break
+    return batch
 
 
 class BatchingEngine:
@@ -65,15 +81,7 @@ class BatchingEngine:
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            deadline = time.monotonic() + self.max_wait
-            while len(batch) < self.max_batch:
-                remaining = deadline - time.monotonic()
-                try:
-                    batch.append(self._queue.get(timeout=max(remaining, 0))
-                                 if remaining > 0 else self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            batch = take_batch(self._queue, self.max_batch, self.max_wait)
             self.batch_sizes.append(len(batch))
             self.batches += 1
             try:

@@ -1,0 +1,133 @@
+"""A voice note through the turn service's steps, on a real Redis and SQLite log, with the real
+OpenAI-compatible recogniser against the transcription stand-in and a scripted chat engine:
+what the chat model is asked, what the history and the log keep, and where the audio goes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+
+from bot.messages import Attachment, AttachmentKind, ConversationKey, InboundMessage, Platform
+from bot.settings import Settings
+from bot.texts import REPLY_INSTRUCTION
+from storage.conversations import ConversationStore, Inbox
+from storage.history import RedisHistory
+from storage.log import ConversationLog, upgrade_database
+from storage.metrics import RedisMetrics
+from storage.voice import VoiceNotes
+from tests.conftest import new_chat_id
+from tests.helpers.audio import voice_note
+from tests.helpers.transcription_api import TranscriptionStandIn
+from tests.workers.doubles import RecordingAdapter, ScriptedEngine
+from workers.asr.openai import OpenAIRecogniser
+from workers.jobs import Generate, Idle, Transcribe
+from workers.leases import LeaseKeeper
+from workers.pipeline import TurnService
+
+KHMER = "សួស្តី តើថ្ងៃនេះអាកាសធាតុនៅភ្នំពេញយ៉ាងម៉េចដែរ?"
+CLIP = voice_note(2.2)
+
+
+class MediaAdapter(RecordingAdapter):
+    async def fetch_media(self, ref: str, size: int | None = None) -> bytes:
+        return CLIP
+
+
+@pytest.fixture()
+def world(redis_server, tmp_path):
+    client = redis.Redis.from_url(redis_server.url[:-2] + "/12")
+    database_url = f"sqlite:///{tmp_path}/log.db"
+    upgrade_database(database_url)
+    store = ConversationStore(client, lease_seconds=30)
+    log = ConversationLog(database_url)
+    loop = asyncio.new_event_loop()
+    server = TranscriptionStandIn().start()
+    server.say(2.2, KHMER, "km")
+    engine = ScriptedEngine("ថ្ងៃនេះមានពពក", "Second answer")
+    voice = VoiceNotes(client, ttl=600)
+
+    def build(**settings: object) -> TurnService:
+        config = Settings(redis_url=redis_server.url[:-2] + "/12", database_url=database_url,
+                          reply_language_check=False, **settings)
+        recogniser = OpenAIRecogniser(f"{server.base_url}/v1", "whisper")
+        return TurnService(config, store=store, history=RedisHistory(client, ttl=600,
+                                                                     max_turns=20),
+                           conversation_log=log, metrics=RedisMetrics(client),
+                           adapters=lambda platform: MediaAdapter(config),
+                           engine=lambda: engine, run=loop.run_until_complete,
+                           leases=LeaseKeeper(store, max_hold_seconds=60),
+                           recogniser=lambda: recogniser, voice=voice)
+
+    yield {"build": build, "client": client, "engine": engine, "log": log, "voice": voice,
+           "server": server, "inbox": Inbox(client, dedupe_ttl=60, pending_ttl=60)}
+    server.stop()
+    assert server.spec_errors == []
+    loop.close()
+    log.close()
+    client.flushdb()
+    client.close()
+
+
+def speak(world) -> ConversationKey:
+    chat = str(new_chat_id())
+    key = ConversationKey(platform=Platform.TELEGRAM, bot_id="1", chat_id=chat, user_id=chat)
+    world["inbox"].accept(InboundMessage(
+        key=key, event_id=f"{chat}-v", message_id="7", language_hint="en",
+        attachments=(Attachment(kind=AttachmentKind.AUDIO, ref="voice-1",
+                                mime_type="audio/ogg"),),
+        reply_context={"chat_id": chat, "private": True}))
+    return key
+
+
+def through(service: TurnService, key: ConversationKey) -> Generate:
+    step = service.start(key)
+    assert isinstance(step, Transcribe)
+    heard = service.transcribe(step.job)
+    assert [h.text for h in heard] == [KHMER]
+    generate = service.after_hearing(step.job, heard)
+    assert isinstance(generate, Generate)
+    service.deliver(generate.plan, generate.lease, service.generate(generate.job))
+    return generate
+
+
+def test_the_chat_model_is_asked_the_transcript_in_its_language(world):
+    service = world["build"]()
+    key = speak(world)
+    step = through(service, key)
+    [request] = world["engine"].requests
+    assert request.turns[-1].role == "user" and request.turns[-1].text == KHMER
+    assert request.system.endswith(REPLY_INSTRUCTION["km"])  # Telegram said "en"; they spoke Khmer
+    [user, answer] = RedisHistory(world["client"], ttl=600, max_turns=20).load(key)
+    assert (user.text, user.spoken, user.language) == (KHMER, True, "km")
+    assert not answer.spoken
+    row = world["log"].list_conversations().rows[0]
+    inbound = world["log"].thread(row.id).messages[0]
+    assert inbound.transcript == KHMER and inbound.audio_ids == ()
+    # Heard and logged: the audio is gone from Redis.
+    assert step.plan.voice_notes == ((0, "audio/ogg"),)
+    assert world["voice"].load(step.plan.turn_id, 0) is None
+
+
+def test_keep_audio_puts_the_voice_note_in_the_log(world):
+    service = world["build"](asr_keep_audio=True)
+    step = through(service, speak(world))
+    row = world["log"].list_conversations().rows[0]
+    [audio_id] = world["log"].thread(row.id).messages[0].audio_ids
+    assert world["log"].audio(audio_id) == (CLIP, "audio/ogg")
+    assert world["voice"].load(step.plan.turn_id, 0) is None  # Redis keeps it no longer
+
+
+def test_a_continuation_after_the_turn_moved_on_does_nothing(world):
+    service = world["build"]()
+    key = speak(world)
+    step = service.start(key)
+    assert isinstance(step, Transcribe)
+    heard = service.transcribe(step.job)
+    # The lease lapsed meanwhile and the turn was taken up again (a new epoch).
+    world["client"].delete(f"sealion:conv:{key.as_path()}:turn")
+    again = service.start(key)
+    assert isinstance(again, Transcribe) and again.job.lease != step.job.lease
+    assert isinstance(service.after_hearing(step.job, heard), Idle)
+    assert world["engine"].requests == []
