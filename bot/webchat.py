@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Annotated
 
 import redis
-from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import UploadFile
 
 from adapters.local import LocalImage, LocalMailbox, LocalMessage, WebAdapter
 from bot.messages import ConversationKey
@@ -118,22 +119,32 @@ async def page(request: Request, _: Allowed) -> HTMLResponse:
 
 
 @router.post("/api/messages")
-async def send_message(request: Request, _: Allowed, text: Annotated[str, Form()] = "",
-                       photo: Annotated[UploadFile | None, File()] = None) -> JSONResponse:
-    """A message (text and/or one photo) into the accept path; 202 once accepted."""
+async def send_message(request: Request, _: Allowed) -> JSONResponse:
+    """A message (form fields `text` and optional `photo`) into the accept path; 202 once
+    accepted. The form is read only after the access check (never for a stranger)."""
     _same_origin(request)
     key = _key(request)
     settings: Settings = request.app.state.settings
+    try:
+        form = await request.form(max_files=1, max_fields=4)
+    except HTTPException:
+        raise
+    except Exception:
+        raise HTTPException(400, "not a form this page sends") from None
+    raw_text, photo = form.get("text", ""), form.get("photo")
+    text = raw_text.strip() if isinstance(raw_text, str) else ""
     images: tuple[LocalImage, ...] = ()
-    if photo is not None and photo.filename:
+    if isinstance(photo, UploadFile) and photo.filename:
         if not (photo.content_type or "").startswith("image/"):
             raise HTTPException(415, "only photos (image/*) can be sent")
         data = await photo.read(settings.max_download_bytes + 1)
         if len(data) > settings.max_download_bytes:
             raise HTTPException(413, "photo too large")
-        upload_id = await run_in_threadpool(_mailbox(request).upload, data)
+        try:
+            upload_id = await run_in_threadpool(_mailbox(request).upload, data)
+        except redis.RedisError:
+            raise HTTPException(503, "not sent: try again in a moment") from None
         images = (LocalImage(ref=upload_id, mime_type=photo.content_type, size=len(data)),)
-    text = text.strip()
     if not text and not images:
         raise HTTPException(400, "empty message")
     language = request.headers.get("accept-language", "").split(",")[0].split(";")[0].strip()
@@ -144,8 +155,11 @@ async def send_message(request: Request, _: Allowed, text: Annotated[str, Form()
         raise HTTPException(400, "message too long") from None
     inbound = _adapter(request).inbound(message)
     state = request.app.state
-    await run_in_threadpool(accept_messages, state.inbox, state.celery, state.metrics, [inbound],
-                            settings.album_window_seconds)
+    try:
+        await run_in_threadpool(accept_messages, state.inbox, state.celery, state.metrics,
+                                [inbound], settings.album_window_seconds)
+    except redis.RedisError:  # nothing was recorded: the page may send it again
+        raise HTTPException(503, "not sent: try again in a moment") from None
     return JSONResponse({"message_id": inbound.message_id}, status_code=202)
 
 

@@ -13,6 +13,7 @@ from bot.messages import ConversationKey, Platform
 from bot.texts import Text, text
 from storage.history import RedisHistory
 from tests.conftest import new_chat_id
+from tests.helpers.waiting import wait_until
 
 try:  # the language table moved to bot.languages
     from bot.languages import LANGUAGE_NAMES
@@ -53,7 +54,9 @@ def test_text_image_reset_and_reply_language_in_the_terminal(qwen_service, tmp_p
     client = redis.Redis.from_url(qwen_service.redis_url)
     history = RedisHistory(client, ttl=3600, max_turns=50)
     key = ConversationKey(platform=Platform.CONSOLE, bot_id="local", chat_id=name, user_id=name)
-    entries = history.load(key)
+    # The history is written just after the reply is sent.
+    entries = wait_until(lambda: (e := history.load(key)) and len(e) >= 2 and e, 15,
+                         "the photo's turn in the history")
     assert [e.role for e in entries] == ["user", "assistant"], entries
     assert entries[0].text == "Ini gambar apa?" and len(entries[0].image_ids) == 1
     assert history.image(key, entries[0].image_ids[0])

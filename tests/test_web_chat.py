@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from bot.app import create_app
 from bot.messages import ConversationKey, Platform
 from storage.history import RedisHistory
+from tests.helpers.waiting import wait_until
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -59,7 +60,10 @@ def test_a_message_and_a_photo_are_sent_and_answered(chat_app, qwen_service, tmp
 
     client = redis.Redis.from_url(qwen_service.redis_url)
     key = ConversationKey(platform=Platform.WEB, bot_id="local", chat_id=chat, user_id=chat)
-    entries = RedisHistory(client, ttl=3600, max_turns=50).load(key)
+    history = RedisHistory(client, ttl=3600, max_turns=50)
+    # The history is written just after the reply is sent.
+    entries = wait_until(lambda: (e := history.load(key)) and len(e) >= 4 and e, 15,
+                         "the second turn in the history")
     client.close()
     assert [e.role for e in entries] == ["user", "assistant", "user", "assistant"]
     assert entries[0].language == "id"
@@ -100,3 +104,14 @@ def test_bad_requests_are_refused_politely(qwen_service):
                        headers={"Origin": "https://evil.example"}).status_code == 403
     assert client.get("/chat/api/events", params={"after": "$"}).status_code == 400
     assert client.get("/chat/api/events").json()["events"] == []
+
+
+def test_a_message_while_redis_is_away_is_refused_with_503(qwen_service):
+    from bot.embedded_redis import free_port
+
+    away = qwen_service.settings.model_copy(update={
+        "web_chat": True, "redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    client = TestClient(create_app(away), client=("127.0.0.1", 40000),
+                        cookies={"sealion_chat": "a-chat-cookie-of-22ch"})
+    answer = client.post("/chat/api/messages", data={"text": "Halo?"})
+    assert answer.status_code == 503 and "try again" in answer.json()["detail"]
