@@ -131,3 +131,32 @@ def test_a_continuation_after_the_turn_moved_on_does_nothing(world):
     assert isinstance(again, Transcribe) and again.job.lease != step.job.lease
     assert isinstance(service.after_hearing(step.job, heard), Idle)
     assert world["engine"].requests == []
+
+
+def test_whisper_in_process_hears_for_the_turn(world, tmp_path):
+    """The transformers backend as the inference worker runs it: a tiny random Whisper behind
+    the batcher; its words are noise, and they are what the chat model is asked."""
+    import torch
+
+    from tests.helpers.whisper import build_tiny_whisper
+    from workers.asr.batching import BatchingRecogniser
+    from workers.asr.transformers import TransformersRecogniser
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        whisper = BatchingRecogniser(TransformersRecogniser(
+            str(build_tiny_whisper(tmp_path / "whisper", max_new_tokens=8)), device="cpu"))
+        service = world["build"]()
+        service.recogniser = lambda: whisper
+        key = speak(world)
+        step = service.start(key)
+        assert isinstance(step, Transcribe)
+        [heard] = service.transcribe(step.job)
+        assert heard.text and heard.problem is None
+        generate = service.after_hearing(step.job, [heard])
+        assert isinstance(generate, Generate)
+        assert generate.job.turns[-1].text == heard.text
+        assert generate.plan.transcript == heard.text
+    finally:
+        torch.set_num_threads(threads)
