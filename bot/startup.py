@@ -66,6 +66,9 @@ def summary(settings: Settings, role: str, *, host: str | None = None, port: int
                 lines.append(f"  {name:<10} on, polling (getUpdates; no public URL needed)")
             elif name == "telegram" and polling:
                 lines.append(f"  {name:<10} on, polling: run `sealion-bot poll` beside the API")
+            elif name == "telegram" and role == "dev" and host and is_loopback(host):
+                lines.append(f"  {name:<10} on, webhook POST /webhooks/{name} (needs a public "
+                             "HTTPS URL; TELEGRAM_POLLING=true needs none)")
             else:
                 lines.append(f"  {name:<10} on, webhook POST /webhooks/{name}")
         if web_chat and base:
@@ -102,6 +105,10 @@ def _admin_line(settings: Settings, base: str | None, host: str | None) -> str:
     password = settings.admin_password.get_secret_value() if settings.admin_password else ""
     if not password:
         return "off — set ADMIN_PASSWORD to review conversations at /admin"
+    from bot.admin.security import MIN_PASSWORD_LENGTH
+
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"off — ADMIN_PASSWORD needs at least {MIN_PASSWORD_LENGTH} characters"
     where = f"{base}/admin" if base else "/admin"
     if host and not is_loopback(host):
         where += " (serve it behind HTTPS)"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from bot.embedded_redis import free_port
 from bot.settings import Settings
@@ -59,6 +60,8 @@ def test_summary_of_a_configured_api():
     assert "openai-compatible server https://api.sea-lion.ai/v1" in text
     assert "aisingapore/Gemma-SEA-LION-v3-9B-IT" in text
     assert "http://127.0.0.1:9000/admin" in text
+    short = settings.model_copy(update={"admin_password": SecretStr("kopi")})
+    assert "admin      off — ADMIN_PASSWORD needs at least 12 characters" in summary(short, "api")
 
 
 def test_a_missing_folder_is_explained(tmp_path):
