@@ -53,6 +53,9 @@ class TurnPlan(BaseModel):
     received_at: float = 0.0
     #: Show the answer while it is generated (where the platform can).
     stream: bool = False
+    #: "blocked" or "rate_limited" when the abuse controls held back every message of the turn
+    #: (workers.moderation): nothing goes to the model, the log marks the turn.
+    held: str = ""
     #: What the person said in this turn's voice notes (None: nothing was spoken); it is part
     #: of `user_text`.
     transcript: str | None = None

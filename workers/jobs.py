@@ -48,6 +48,16 @@ class GenerationJob(_Frozen):
     stream: bool = False
 
 
+class GuardCheck(_Frozen):
+    """One guard decision of the turn (`workers.moderation.GuardDecision` as JSON)."""
+
+    side: str  # "input" | "output" | "draft"
+    label: str  # "safe" | "unsafe" | "controversial" | "error"
+    categories: tuple[str, ...] = ()
+    latency_ms: int = 0
+    blocked: bool = False
+
+
 class GenerationOutcome(_Frozen):
     text: str = ""
     #: "<ExceptionType>: message" when the engine could not answer; the turn then apologises.
@@ -57,6 +67,13 @@ class GenerationOutcome(_Frozen):
     seconds: float | None = None
     #: The turn was no longer in flight when the job ran (a stale redelivery): nothing to do.
     skipped: bool = False
+    #: The guard's decisions on the turn, in order (GUARD_BACKEND).
+    guard: tuple[GuardCheck, ...] = ()
+    #: Set when the guard stopped the turn: "input" (the model never ran), "output" or "draft"
+    #: (the answer was withheld); `text` is then "".
+    refused: str | None = None
+    #: The answer the guard flagged, for the log; never sent.
+    withheld: str | None = None
 
 
 class Idle(_Frozen):

@@ -101,8 +101,22 @@ def _warm_up_recogniser() -> None:
         log.error("speech recogniser %s failed to load: %s", rt.settings.asr_model_id, exc)
 
 
+def _warm_up_guard() -> None:
+    """Load the guard beside the chat model (GUARD_BACKEND), once per process; a failure is
+    logged, and the checks then follow GUARD_FAIL."""
+    guard = runtime().moderator.guard
+    if guard is None:
+        return
+    try:
+        guard.load()
+        log.info("guard ready (%s)", guard.name)
+    except Exception as exc:
+        log.error("guard failed to load: %s", exc)
+
+
 def _warm_up_models() -> None:
     _warm_up()
+    _warm_up_guard()
     _warm_up_recogniser()
 
 

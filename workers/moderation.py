@@ -203,21 +203,21 @@ class Screened:
 
 
 class AbuseScreen:
-    """The block list and the per-person rate limit, applied to a turn's messages in order."""
+    """The block list and the per-person rate limit, applied to a turn's messages in order.
 
-    def __init__(self, blocklist: BlockList, limiter: RateLimiter, metrics: Any = None) -> None:
+    The rate decision of a message is made once (by its event id): screening the same messages
+    again gives the same answer and spends nothing. Counting is the caller's (once a turn)."""
+
+    def __init__(self, blocklist: BlockList, limiter: RateLimiter) -> None:
         self.blocklist = blocklist
         self.limiter = limiter
-        self.metrics = metrics
 
     def screen(self, messages: Sequence[InboundMessage]) -> Screened:
         out = Screened()
         for message in messages:
-            platform = message.key.platform.value
             try:
                 if self.blocklist.blocks(message):
                     out.blocked.append(message)
-                    self._count("blocked_messages", platform)
                     continue
                 decision = self.limiter.check(message)
             except Exception as exc:  # Redis trouble: let the message through, not lose it
@@ -229,9 +229,4 @@ class AbuseScreen:
             else:
                 out.limited.append(message)
                 out.notify_limited |= decision is RateDecision.LIMITED_NOTICE
-                self._count("rate_limited", platform)
         return out
-
-    def _count(self, name: str, platform: str) -> None:
-        if self.metrics is not None:
-            self.metrics.inc(name, platform=platform)

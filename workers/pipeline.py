@@ -37,9 +37,10 @@ from bot.logs import pseudonym
 from bot.messages import Attachment, ConversationKey, InboundMessage, Platform, Reply
 from bot.settings import Settings
 from bot.texts import REPLY_INSTRUCTION, Text, text
+from storage.abuse import Backlog
 from storage.conversations import ConversationStore, turn_id_of
 from storage.history import HistoryEntry, RedisHistory
-from storage.log import ConversationLog, TurnRecord
+from storage.log import ConversationLog, GuardRecord, TurnRecord
 from storage.metrics import RedisMetrics
 from storage.voice import VoiceNotes
 from workers.asr.base import BaseRecogniser, RecogniserError, RecogniserUnavailable
@@ -51,6 +52,7 @@ from workers.jobs import (
     Generate,
     GenerationJob,
     GenerationOutcome,
+    GuardCheck,
     Idle,
     JobTurn,
     Step,
@@ -58,6 +60,13 @@ from workers.jobs import (
     Wait,
 )
 from workers.leases import LeaseKeeper
+from workers.moderation import (
+    AbuseScreen,
+    DraftChecker,
+    GuardDecision,
+    Moderator,
+    Screened,
+)
 from workers.voice import Heard, HearingJob, Problem, fold, gather
 from workers.voice import notices as voice_notices
 from workers.voice import transcribe as transcribe_clips
@@ -93,7 +102,9 @@ class TurnService:
                  run: Callable[[Coroutine[Any, Any, Any]], Any],
                  leases: LeaseKeeper | None = None, faults: FaultInjector | None = None,
                  recogniser: Callable[[], BaseRecogniser] | None = None,
-                 voice: VoiceNotes | None = None) -> None:
+                 voice: VoiceNotes | None = None,
+                 moderator: Moderator | None = None, abuse: AbuseScreen | None = None,
+                 backlog: Backlog | None = None) -> None:
         self.settings = settings
         self.store = store
         self.history = history
@@ -104,6 +115,9 @@ class TurnService:
         self.run = run
         self.leases = leases or LeaseKeeper(store, max_hold_seconds=settings.turn_timeout_seconds)
         self.faults = faults or FaultInjector(None)
+        self.moderator = moderator
+        self.abuse = abuse
+        self.backlog = backlog
         #: The speech recogniser (loaded on first use) and where voice notes wait meanwhile;
         #: without them a voice note gets the apology.
         self.recogniser = recogniser
@@ -139,7 +153,10 @@ class TurnService:
                 if not messages:
                     self.store.finish_turn(key, lease)
                     return Idle()
-                heard = self.gather_voice(key, lease, messages)
+                screened = self.screen(messages)
+                if not screened.allowed:  # every message held back: nothing to hear
+                    return self.prepare(key, lease, messages)
+                heard = self.gather_voice(key, lease, screened.allowed)
                 if any(h.pending for h in heard):
                     return Transcribe(job=HearingJob(turn_id=turn_id_of(lease), lease=lease,
                                                      key=key, heard=tuple(heard)))
@@ -174,11 +191,17 @@ class TurnService:
                 heard: Sequence[Heard] = ()) -> Step:
         """Plan the turn (its voice notes read as their transcripts), act on its commands,
         fetch its photos, and route it."""
+        screened = self.screen(messages)
+        if not screened.allowed:
+            return self.route(self.hold(self.plan(key, lease, messages), screened), lease)
+        messages = screened.allowed
         plan = self.plan(key, lease, fold(messages, heard) if heard else messages)
         if heard:
             plan = self.hear(plan, heard)
+        plan = self.hold(plan, screened)
         self.apply_commands(plan)
         plan = self.fetch_images(plan)
+        self.busy_notice(plan)
         return self.route(plan, lease)
 
     def album_wait(self, key: ConversationKey) -> float:
@@ -327,6 +350,8 @@ class TurnService:
             plan = plan.model_copy(update={"stream": adapter.streams(plan.reply_context)})
             if save:
                 self.store.save_plan(plan.turn_id, plan.model_dump_json())
+            if self.backlog is not None:
+                self.backlog.add(plan.turn_id)
             return Generate(plan=plan, lease=lease, job=self.job(plan, lease))
         if save:
             self.store.save_plan(plan.turn_id, plan.model_dump_json())
@@ -411,6 +436,8 @@ class TurnService:
         try:
             with self.leases.holding(job.key, job.lease, also=(generating,)):
                 outcome = self._generate(job)
+                if self.backlog is not None:
+                    self.backlog.done(job.turn_id)
             # The outcome is kept before the generation lock goes: an owner never sees a
             # generation that began, ended, and left nothing.
             kept = self.store.save_outcome(job.turn_id, outcome.model_dump_json())
@@ -419,6 +446,8 @@ class TurnService:
         return GenerationOutcome.model_validate_json(kept)
 
     def _generate(self, job: GenerationJob) -> GenerationOutcome:
+        decisions: list[GuardDecision] = []
+        drafts: DraftChecker | None = None
         try:
             self.faults.check("generate", job.turns[-1].text if job.turns else "")
             turns = tuple(
@@ -426,9 +455,16 @@ class TurnService:
                          images=tuple(img for i in t.image_ids
                                       if (img := self.history.image(job.key, i)) is not None))
                 for t in job.turns)
+            refused = self.check_input(job, turns[-1], decisions)
+            if refused is not None:
+                return refused
+            drafts = self._draft_checker(job) if job.stream else None
+            checked = drafts
             request = GenerationRequest(
                 system=job.system, turns=turns, max_new_tokens=job.max_new_tokens,
-                on_partial=self._partial_writer(job.turn_id) if job.stream else None)
+                on_partial=((lambda answer: checked.offer(clean_reply(answer)))
+                            if checked is not None else self._partial_writer(job.turn_id))
+                if job.stream else None)
             result = self.engine().generate(request)
             target = job.language
             if (target and not result.error and self.settings.reply_language_check
@@ -441,6 +477,8 @@ class TurnService:
             raise
         except Exception as exc:  # an answer must come back, even if it is an error
             log.exception("turn %s: generation failed", job.turn_id)
+            if drafts is not None:
+                drafts.close()
             return GenerationOutcome(error=f"{type(exc).__name__}: {exc}")
         log.info("turn %s: generated %d tokens in %.2fs", job.turn_id, result.completion_tokens,
                  result.seconds, extra={"conversation": job.key.log_id(), "turn": job.turn_id})
@@ -450,10 +488,10 @@ class TurnService:
             self.metrics.observe("batch_size", result.batch_size)
             self.metrics.observe("generation_tokens_per_second",
                                  result.completion_tokens / result.seconds)
-        return GenerationOutcome(text=result.text, error=result.error,
-                                 prompt_tokens=result.prompt_tokens,
-                                 completion_tokens=result.completion_tokens,
-                                 seconds=result.seconds)
+        return self.check_output(job, GenerationOutcome(
+            text=result.text, error=result.error, prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens, seconds=result.seconds),
+            decisions, drafts)
 
     def _partial_writer(self, turn_id: str, every: float = 0.5) -> Callable[[str], None]:
         """A callback keeping the answer so far in Redis, at most every `every` seconds."""
@@ -495,7 +533,9 @@ class TurnService:
         """The reply: the turn's notices, then the answer, or the apology if none came."""
         notices = list(plan.notices)
         answer = ""
-        if outcome is not None:
+        if outcome is not None and outcome.refused:
+            notices.append(self.refusal(plan, outcome))
+        elif outcome is not None:
             answer = clean_reply(outcome.text)
             if outcome.error:
                 log.warning("turn %s: engine error: %s", plan.turn_id, outcome.error)
@@ -537,10 +577,11 @@ class TurnService:
             prompt_tokens=outcome.prompt_tokens if outcome else None,
             completion_tokens=outcome.completion_tokens if outcome else None,
             error=outcome.error if outcome else None, turn_id=plan.turn_id,
+            **self.guard_records(plan, outcome),
             transcript=plan.transcript, audio=self._kept_audio(plan)))
         self.store.set_language(key, plan.language, self.settings.history_ttl_seconds)
         entries: list[HistoryEntry] = []
-        if plan.needs_model:
+        if plan.needs_model and not (outcome is not None and outcome.refused == "input"):
             entries.append(HistoryEntry(role="user", text=plan.user_text,
                                         image_ids=plan.image_ids, language=plan.language,
                                         spoken=plan.transcript is not None))
@@ -569,7 +610,120 @@ class TurnService:
     def release(self, plan: TurnPlan, lease: str) -> bool:
         """End the turn; True when more messages are waiting for the next one."""
         self.store.finish_turn(plan.key, lease)
+        if self.backlog is not None:
+            self.backlog.done(plan.turn_id)
         return self.store.has_work(plan.key)
+
+    # ================================================================ moderation
+    def screen(self, messages: list[InboundMessage]) -> Screened:
+        """The block list and the per-person rate limit (`workers.moderation.AbuseScreen`);
+        asking twice for a turn's messages gives the same answer (decided once per event)."""
+        if self.abuse is None:
+            return Screened(allowed=list(messages))
+        return self.abuse.screen(messages)
+
+    def hold(self, plan: TurnPlan, screened: Screened) -> TurnPlan:
+        """Keep the messages the abuse controls held back from the model: the slow-down notice
+        (at most once a window); when nothing is left, a turn with no model work and no other
+        notice, marked for the log."""
+        platform = plan.key.platform.value
+        if screened.blocked:
+            self.metrics.inc("blocked_messages", len(screened.blocked), platform=platform)
+        if screened.limited:
+            self.metrics.inc("rate_limited", len(screened.limited), platform=platform)
+        notices = [text(Text.RATE_LIMITED, plan.language)] if screened.notify_limited else []
+        if screened.allowed:
+            return plan.model_copy(update={"notices": (*plan.notices, *notices)})
+        return plan.model_copy(update={
+            "notices": tuple(notices), "user_text": "", "attachments": (), "reset": False,
+            "pin": None, "held": "blocked" if screened.blocked else "rate_limited"})
+
+    def busy_notice(self, plan: TurnPlan) -> None:
+        """Backpressure: when an answer has been waited for longer than BUSY_NOTICE_SECONDS,
+        tell the person first (at most once a window per conversation); the turn still goes
+        on. A courtesy: it never fails the turn."""
+        window = self.settings.busy_notice_seconds
+        if self.backlog is None or window <= 0 or not plan.needs_model:
+            return
+        try:
+            if self.backlog.oldest_age() <= window or not self.backlog.notice_once(plan.key,
+                                                                                  window):
+                return
+            reply = Reply(key=plan.key, in_reply_to=f"{plan.in_reply_to}:busy",
+                          language=plan.language, notices=(text(Text.BUSY, plan.language),),
+                          reply_context=plan.reply_context)
+            self.run(self.adapter(plan.key.platform).send(
+                reply, _TurnDeliveryLog(self.store, f"{plan.turn_id}:busy")))
+            self.metrics.inc("busy_notices", platform=plan.key.platform.value)
+        except Exception as exc:
+            log.info("turn %s: busy notice not sent: %s", plan.turn_id, type(exc).__name__)
+
+    def check_input(self, job: GenerationJob, turn: ChatTurn,
+                    decisions: list[GuardDecision]) -> GenerationOutcome | None:
+        """The guard on the person's text and photos; an outcome when it refuses the turn."""
+        if self.moderator is None:
+            return None
+        decision = self.moderator.check_input(turn.text, turn.images, job.language)
+        if decision is None:
+            return None
+        decisions.append(decision)
+        if not decision.blocked:
+            return None
+        log.info("turn %s: refused before generation (%s)", job.turn_id, decision.label)
+        return GenerationOutcome(refused="input", guard=_checks(decisions))
+
+    def _draft_checker(self, job: GenerationJob) -> DraftChecker | None:
+        """Streamed drafts shown only once the guard found them safe; cleared if flagged."""
+        if self.moderator is None or not self.moderator.output_on:
+            return None
+        prompt = job.turns[-1].text if job.turns else ""
+        return DraftChecker(self.moderator, prompt, job.language,
+                            lambda draft: self.store.set_partial(job.turn_id, draft))
+
+    def check_output(self, job: GenerationJob, outcome: GenerationOutcome,
+                     decisions: list[GuardDecision],
+                     drafts: DraftChecker | None) -> GenerationOutcome:
+        """The guard on the answer: a flagged one (or a flagged draft) is withheld."""
+        flagged_draft = False
+        if drafts is not None:
+            drafts.close()
+            flagged_draft = drafts.flagged
+            decisions.extend(d for d in drafts.decisions if d.blocked)
+        answer = clean_reply(outcome.text)
+        decision = None
+        if self.moderator is not None and not flagged_draft and answer and not outcome.error:
+            prompt = job.turns[-1].text if job.turns else ""
+            decision = self.moderator.check_output(prompt, answer, job.language)
+            if decision is not None:
+                decisions.append(decision)
+        update: dict[str, Any] = {"guard": _checks(decisions)}
+        if flagged_draft or (decision is not None and decision.blocked):
+            log.info("turn %s: answer withheld by the guard", job.turn_id)
+            update.update(text="", refused="draft" if flagged_draft else "output",
+                          withheld=answer)
+        return outcome.model_copy(update=update)
+
+    def refusal(self, plan: TurnPlan, outcome: GenerationOutcome) -> str:
+        """What the person gets for a refused turn: the refusal, or the apology when the
+        guard could not answer (GUARD_FAIL=closed)."""
+        if any(c.blocked and c.label == "error" for c in outcome.guard):
+            return text(Text.APOLOGY, plan.language)
+        if self.moderator is not None:
+            return self.moderator.refusal(plan.language)
+        return text(Text.GUARD_REFUSAL, plan.language)
+
+    def guard_records(self, plan: TurnPlan,
+                      outcome: GenerationOutcome | None) -> dict[str, Any]:
+        """The guard's decisions (and a held turn's mark) as the log keeps them."""
+        records: dict[str, Any] = {}
+        if plan.held:
+            records["input_guard"] = GuardRecord(plan.held)
+        for check in outcome.guard if outcome is not None else ():
+            side = "input_guard" if check.side == "input" else "output_guard"
+            records[side] = GuardRecord(check.label, check.categories, check.latency_ms)
+        if outcome is not None and outcome.withheld:
+            records["withheld"] = outcome.withheld
+        return records
 
     # ================================================================ failures
     def give_up(self, plan: TurnPlan, lease: str, reason: BaseException) -> bool:
@@ -625,7 +779,7 @@ class TurnService:
         if not self.store.in_flight(plan.key, lease):
             return False
         partial = self.store.partial(plan.turn_id) if plan.stream else None
-        if partial:
+        if partial is not None:  # "": a draft the guard flagged, cleared
             try:
                 draft_id = int(plan.turn_id[:8], 16) or 1
                 self.run(self.adapter(plan.key.platform).show_partial(
@@ -640,6 +794,10 @@ class TurnService:
         if plan.stream:
             return self.settings.stream_interval_seconds
         return self.adapter(plan.key.platform).typing_interval()
+
+
+def _checks(decisions: list[GuardDecision]) -> tuple[GuardCheck, ...]:
+    return tuple(GuardCheck(**d.as_json()) for d in decisions)
 
 
 def _wrong_language(answer: str, target: str) -> bool:

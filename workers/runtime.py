@@ -21,6 +21,7 @@ import redis
 from adapters.base import BaseAdapter, adapter_class
 from bot.messages import Platform
 from bot.settings import Settings, get_settings
+from storage.abuse import Backlog, BlockList, RateLimiter
 from storage.conversations import ConversationStore, WorkerRegistry
 from storage.history import RedisHistory
 from storage.log import ConversationLog
@@ -29,6 +30,7 @@ from storage.voice import VoiceNotes
 from workers.asr.base import BaseRecogniser
 from workers.faults import FaultInjector
 from workers.leases import LeaseKeeper
+from workers.moderation import AbuseScreen, Moderator
 from workers.pipeline import TurnService
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,29 @@ class Runtime:
                            conversation_log=self.conversation_log, metrics=self.metrics,
                            adapters=self.adapter, engine=self.engine, run=self.run,
                            leases=self.leases, faults=FaultInjector(self.settings.fault_inject),
-                           recogniser=self.recogniser, voice=self.voice)
+                           recogniser=self.recogniser, voice=self.voice,
+                           moderator=self.moderator, abuse=self.abuse, backlog=self.backlog)
+
+    @cached_property
+    def moderator(self) -> Moderator:
+        """The guard around the model (GUARD_BACKEND); its model loads on first use, which
+        only the inference worker makes."""
+        from workers.guards import build_guard
+
+        return Moderator.from_settings(self.settings, build_guard(self.settings), self.metrics)
+
+    @cached_property
+    def abuse(self) -> AbuseScreen:
+        """The block list and the per-person rate limit."""
+        s = self.settings
+        return AbuseScreen(BlockList(self.redis),
+                           RateLimiter(self.redis, messages=s.rate_limit_messages,
+                                       window_seconds=s.rate_limit_window_seconds))
+
+    @cached_property
+    def backlog(self) -> Backlog:
+        """Turns waiting for their answer (the busy notice)."""
+        return Backlog(self.redis, stale_after=self.settings.turn_timeout_seconds)
 
     @cached_property
     def voice(self) -> VoiceNotes:
