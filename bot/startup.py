@@ -11,7 +11,6 @@ memory, a server that does not answer), and the three ways to get a model.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +42,10 @@ def model_name(settings: Settings) -> str:
 
 
 def _redact(url: str) -> str:
-    # user:password@ -> user:***@ (the same rule as the conversation log's redact_url)
-    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
+    """The URL with its password hidden (the conversation log's own rule)."""
+    from storage.log import redact_url
+
+    return redact_url(url)
 
 
 def summary(settings: Settings, role: str, *, host: str | None = None, port: int | None = None,
