@@ -42,7 +42,9 @@ class WorkerSupervisor:
     def _spawn(self) -> None:
         with self._lock:
             if not self._stop.is_set():
-                self.process = subprocess.Popen(self.argv, env=self.env)
+                # Its own session: a Ctrl-C in the terminal reaches `dev` only, which stops the
+                # worker itself (otherwise the worker would die first and be started again).
+                self.process = subprocess.Popen(self.argv, env=self.env, start_new_session=True)
 
     def _watch(self) -> None:
         backoff = 1.0
