@@ -148,7 +148,8 @@ def worker(queues: str, concurrency: int, pool: str, beat: bool) -> None:
     _logging(settings)
     from bot.startup import summary
 
-    click.echo(summary(settings, "worker"))
+    click.echo(summary(settings, "worker", model_state=None if "inference" in queues
+                       else "not loaded here: this worker has no inference queue"))
     from workers.celery_app import app
 
     argv = _worker_argv(queues, concurrency, settings.log_level, pool)

@@ -11,7 +11,6 @@ memory, a server that does not answer), and the three ways to get a model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from bot.settings import Settings, is_loopback
@@ -23,16 +22,6 @@ _PLATFORM_SETTINGS = {
     "line": "LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN",
     "whatsapp": "WHATSAPP_ACCESS_TOKEN, WHATSAPP_APP_SECRET and WHATSAPP_PHONE_NUMBER_ID",
 }
-
-
-@dataclass(frozen=True)
-class ModelState:
-    """What a worker reports about its model (kept in Redis for /readyz and the summary)."""
-
-    state: str  # "loading" | "ready" | "failed"
-    backend: str
-    model: str
-    reason: str = ""
 
 
 def model_name(settings: Settings) -> str:
@@ -50,7 +39,7 @@ def _redact(url: str) -> str:
 
 def summary(settings: Settings, role: str, *, host: str | None = None, port: int | None = None,
             polling: bool | None = None, web_chat: bool | None = None,
-            redis_note: str | None = None, model_state: ModelState | None = None) -> str:
+            redis_note: str | None = None, model_state: str | None = None) -> str:
     """The startup lines of `sealion-bot <role>`."""
     polling = settings.telegram_polling if polling is None else polling
     web_chat = settings.web_chat if web_chat is None else web_chat
@@ -90,13 +79,13 @@ def summary(settings: Settings, role: str, *, host: str | None = None, port: int
     return "\n".join(lines)
 
 
-def _model_line(settings: Settings, role: str, state: ModelState | None) -> str:
+def _model_line(settings: Settings, role: str, state: str | None) -> str:
     if settings.model_backend == "openai":
         what = f"openai-compatible server {settings.openai_base_url}, model {model_name(settings)}"
     else:
         what = f"transformers, {settings.model_id}"
     if state is not None:
-        return f"{what} — {state.state}"
+        return f"{what} — {state}"
     if role == "api":
         return f"{what} — loaded by the workers (GET /readyz says whether it is ready)"
     return f"{what} — loading (this can take minutes; 'model ready' follows)"
