@@ -365,3 +365,24 @@ def test_transformers_guard_that_cannot_load_is_unavailable(tmp_path):
         guard.check(GuardRequest("hi"))
 
 
+
+
+def test_the_inference_workers_runtime_loads_the_guard_beside_the_chat_model(
+        guard_checkpoint, checkpoints, redis_server):
+    """GUARD_BACKEND=transformers as the worker's Runtime builds it: the guard is a
+    TransformersGuard on the same engine code, and a check of its noise fails closed."""
+    from bot.settings import Settings
+    from workers.guards.transformers import TransformersGuard
+    from workers.runtime import Runtime
+
+    rt = Runtime(Settings(_env_file=None, redis_url=redis_server.url[:-2] + "/12",
+                          model_id=str(checkpoints["qwen3_vl"]), engine_device="cpu",
+                          guard_backend="transformers", guard_model_id=str(guard_checkpoint)))
+    guard = rt.moderator.guard
+    assert isinstance(guard, TransformersGuard) and guard.format.name == "sea-guard"
+    rt.engine()  # the chat model, as the worker's warm-up loads it
+    guard.load()
+    assert rt.turns.moderator is rt.moderator
+    decision = rt.moderator.check_input("Selamat pagi, apa khabar?")
+    assert decision is not None and decision.label in ("safe", "unsafe")
+    assert decision.blocked == (decision.label == "unsafe")
