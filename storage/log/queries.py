@@ -32,7 +32,8 @@ _WORD = re.compile(r'"([^"]+)"|(\S+)')
 EXPORT_FIELDS = (
     "conversation_id", "platform", "bot_id", "chat_id", "user_id", "user_name", "message_id",
     "direction", "created_at", "language", "text", "model", "latency_ms", "prompt_tokens",
-    "completion_tokens", "error", "platform_message_id", "images",
+    "completion_tokens", "error", "platform_message_id", "images", "guard_label",
+    "guard_categories",
 )
 
 
@@ -309,7 +310,8 @@ class LogQueries(LogDatabase):
                         LogMessage.language, LogMessage.text, LogMessage.model,
                         LogMessage.latency_ms, LogMessage.prompt_tokens,
                         LogMessage.completion_tokens, LogMessage.error,
-                        LogMessage.platform_message_id, image_count)
+                        LogMessage.platform_message_id, image_count, LogMessage.guard_label,
+                        LogMessage.guard_categories)
                  .join(LogMessage, LogMessage.conversation_id == Conversation.id)
                  .where(*conditions)
                  .order_by(Conversation.id, LogMessage.created_at, LogMessage.id))

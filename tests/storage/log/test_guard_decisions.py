@@ -44,3 +44,13 @@ def test_decisions_are_stored_with_the_turn_and_flagged_conversations_found(
     assert (only.direction, only.guard_label, only.text) == ("in", "blocked", "spam spam")
     calm_row = conversation_log.list_conversations(ConversationFilter(search="khabar")).rows[0]
     assert all(m.guard_label is None for m in conversation_log.thread(calm_row.id).messages)
+
+
+def test_exports_carry_the_guard_decisions(conversation_log: ConversationLog):
+    key = key_of("whatsapp", "6591110000")
+    conversation_log.record_turn(TurnRecord(
+        key=key, messages=(inbound(key, "a rude question"),), reply_text="No.", turn_id="t",
+        input_guard=GuardRecord("unsafe", ("Violent", "PII"), 30)))
+    rows = list(conversation_log.export_rows(ConversationFilter(flagged=True)))
+    assert [(r["direction"], r["guard_label"], r["guard_categories"]) for r in rows] == [
+        ("in", "unsafe", "Violent, PII"), ("out", None, None)]
