@@ -62,30 +62,40 @@ def _report(state: str, reason: str = "") -> None:
         log.warning("model status not recorded: %s", type(exc).__name__)
 
 
-def _warm_up() -> None:
+def _warm_up(retrying: bool = False) -> bool:
     """Load the model; on failure, say why in one paragraph (the traceback only at DEBUG).
 
     A checkpoint that cannot load will not load later either: requests then fail at once (an
-    apology) and /readyz says why. A model server that did not answer is asked again."""
+    apology) and /readyz says why. A model server that did not answer is asked again every
+    SERVER_RETRY_SECONDS, in a thread of its own (the other models warm up meanwhile)."""
     rt = runtime()
-    _report("loading")
-    while True:
-        try:
-            rt.engine()
-        except Exception as exc:
-            reason = explain_model_failure(rt.settings, exc)
+    if not retrying:
+        _report("loading")
+    try:
+        rt.engine()
+    except Exception as exc:
+        reason = explain_model_failure(rt.settings, exc)
+        if retrying:
+            log.warning("the model server still does not answer (%s); asking again in %.0fs",
+                        type(exc).__name__, SERVER_RETRY_SECONDS)
+        else:
             log.error("%s", reason)
-            log.debug("model load failed", exc_info=True)
-            _report("failed", reason)
-            if rt.settings.model_backend != "openai":
-                rt.engine_failure = reason
-                return
-            if _stop.wait(SERVER_RETRY_SECONDS):
-                return
-            continue
-        log.info("model ready")
-        _report("ready")
-        return
+        log.debug("model load failed", exc_info=True)
+        _report("failed", reason)
+        if rt.settings.model_backend != "openai":
+            rt.engine_failure = reason
+        elif not retrying:
+            threading.Thread(target=_retry_server, name="model-server", daemon=True).start()
+        return False
+    log.info("model ready")
+    _report("ready")
+    return True
+
+
+def _retry_server() -> None:
+    while not _stop.wait(SERVER_RETRY_SECONDS):
+        if _warm_up(retrying=True):
+            return
 
 
 def _warm_up_recogniser() -> None:

@@ -147,3 +147,49 @@ def test_a_broken_model_stack_is_explained():
         text = explain_model_failure(settings, exc)
     assert "reinstall the model stack with `pip install -e '.[gpu]'`" in text
     assert "MODEL_ID=aisingapore/Qwen-SEA-LION-v4-4B-VL" in text
+
+
+def test_a_worker_whose_model_server_is_down_makes_readyz_say_why(redis_server, tmp_path):
+    """A real `sealion-bot worker` with MODEL_BACKEND=openai and nothing listening: it records
+    the failure in Redis, /readyz answers 503 with the paragraph, and no traceback is logged."""
+    import redis
+    from fastapi.testclient import TestClient
+
+    from bot.app import create_app
+
+    redis_url = f"{redis_server.url[:-2]}/13"  # the unit tests' range, flushed here
+    redis.Redis.from_url(redis_url).flushdb()
+    server = f"http://127.0.0.1:{free_port()}/v1"
+    env = bare_env(tmp_path, REDIS_URL=redis_url, MODEL_BACKEND="openai",
+                   OPENAI_BASE_URL=server, OPENAI_MODEL="aisingapore/Gemma-SEA-LION-v3-9B-IT",
+                   OPENAI_TIMEOUT_SECONDS="3", ASR_BACKEND="off", LOG_FORMAT="text")
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "worker", "--concurrency", "2"], cwd=tmp_path,
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    app = create_app(Settings(_env_file=None, redis_url=redis_url, model_backend="openai",
+                              openai_base_url=server))
+    try:
+        with TestClient(app) as client:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                ready = client.get("/readyz")
+                if ready.json().get("reason"):
+                    break
+                time.sleep(0.5)
+        output = log_path.read_text(errors="replace")
+        assert ready.status_code == 503, output[-3000:]
+        assert ready.json()["model"] == ["failed"]
+        assert f"the OpenAI-compatible server at {server}" in ready.json()["reason"]
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+        redis.Redis.from_url(redis_url).flushdb()
+    output = log_path.read_text(errors="replace")
+    assert "sealion-bot worker" in output and "openai-compatible server" in output
+    assert "The model could not be reached" in output
+    assert "Traceback" not in output
