@@ -111,6 +111,22 @@ def test_conflict_while_a_webhook_is_set_is_handled(poller, telegram):
     assert "409" not in p.log() or "webhook was set" in p.log()
 
 
+def test_two_pollers_with_one_token_answer_each_message_once(poller, telegram):
+    """Telegram ends the older of two concurrent long polls with 409: both keep going, and
+    the shared accept path still answers every message exactly once."""
+    poller()
+    poller()
+    chats = [new_chat_id() for _ in range(6)]
+    for chat in chats:
+        telegram.add_update(text_update(chat, "Hai! Boleh saya tanya sesuatu?"))
+        time.sleep(0.3)
+    for chat in chats:
+        wait_until(lambda chat=chat: sent_to(telegram, chat), 90, f"a reply to {chat}")
+    time.sleep(2.0)
+    assert {chat: len(sent_to(telegram, chat)) for chat in chats} == {c: 1 for c in chats}
+    assert any(c.status == 409 for c in telegram.calls_to("getUpdates"))
+
+
 def test_ctrl_c_stops_cleanly(poller, telegram):
     p = poller()
     wait_until(lambda: "polling for @" in p.log(), 60, "the poller to start")

@@ -12,7 +12,8 @@ Our real code (python-telegram-bot's ``Bot`` built with ``base_url=f"{base}/bot"
   confirmed (forgotten) once getUpdates is called with a higher ``offset``; a long poll waits up
   to ``timeout`` seconds (at most :attr:`TelegramStandIn.max_poll_wait`) for one to arrive;
   ``allowed_updates`` filters by update type and is remembered between calls; while a webhook
-  is set it answers 409 Conflict. ``deleteWebhook`` removes it (and with
+  is set it answers 409 Conflict, and a long poll still waiting when another getUpdates
+  arrives is answered 409 ("terminated by other getUpdates request"). ``deleteWebhook`` removes it (and with
   ``drop_pending_updates`` the queue). :attr:`TelegramStandIn.delivered` lists every update id
   handed out, in order.
 
@@ -212,6 +213,7 @@ class TelegramStandIn(LoopbackStandIn):
         self.delivered: list[int] = []
         #: The longest a long poll is held here, whatever ``timeout`` it asked for.
         self.max_poll_wait = 2.0
+        self._polls = 0  # getUpdates calls so far: a newer one ends the one waiting (409)
         self._message_ids = itertools.count(1)
 
     # ------------------------------------------------------------- test controls
@@ -409,6 +411,9 @@ class TelegramStandIn(LoopbackStandIn):
         wait = min(float(params.get("timeout") or 0), self.max_poll_wait)
         deadline = time.monotonic() + wait
         with self._cond:
+            self._polls += 1
+            mine = self._polls
+            self._cond.notify_all()  # a long poll still waiting is ended by this one
             if allowed is not None:
                 self._allowed_updates = list(allowed) or None
             if params.get("offset") is not None:
@@ -423,6 +428,9 @@ class TelegramStandIn(LoopbackStandIn):
             found = ready()
             while not found and time.monotonic() < deadline and not self.webhook_url:
                 self._cond.wait(max(deadline - time.monotonic(), 0.0))
+                if self._polls != mine:
+                    raise _Conflict("Conflict: terminated by other getUpdates request; make "
+                                    "sure that only one bot instance is running")
                 found = ready()
             self.delivered.extend(u["update_id"] for u in found)
             return found

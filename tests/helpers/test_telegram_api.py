@@ -311,3 +311,17 @@ def test_get_updates_conflicts_with_a_webhook_until_it_is_deleted(api):
     assert api.pending_updates() == []
     assert httpx.post(f"{api.base_url}/bot{TOKEN}/getUpdates",
                       json={"timeout": 0}).json()["result"] == []
+
+
+def test_a_second_get_updates_ends_the_waiting_one_with_409(api):
+    url = f"{api.base_url}/bot{TOKEN}/getUpdates"
+    answers = []
+    first = threading.Thread(target=lambda: answers.append(
+        httpx.post(url, json={"timeout": 2}, timeout=10)))
+    first.start()
+    time.sleep(0.5)
+    second = httpx.post(url, json={"timeout": 0}, timeout=10)
+    first.join(10)
+    assert second.status_code == 200
+    assert answers[0].status_code == 409
+    assert "terminated by other getUpdates request" in answers[0].json()["description"]
