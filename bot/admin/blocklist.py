@@ -19,6 +19,7 @@ from bot.admin.routes import (
     router,
     templates,
 )
+from bot.logs import pseudonym
 from storage.abuse import BlockList
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def block_person(request: Request, session: PageSession, platform: str = Form(..
     _check_post(request, session, csrf)
     chosen, user_id = _person(platform, user_id)
     _blocklist(request).block(chosen, user_id, note.strip())
-    log.warning("admin blocked %s user %s", chosen.value, user_id)
+    log.warning("admin blocked %s user %s", chosen.value, pseudonym(user_id))
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
@@ -66,5 +67,5 @@ def unblock_person(request: Request, session: PageSession, platform: str = Form(
     _check_post(request, session, csrf)
     chosen, user_id = _person(platform, user_id)
     _blocklist(request).unblock(chosen, user_id)
-    log.warning("admin unblocked %s user %s", chosen.value, user_id)
+    log.warning("admin unblocked %s user %s", chosen.value, pseudonym(user_id))
     return RedirectResponse(_safe_next(next), status_code=303)
