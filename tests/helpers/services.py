@@ -49,7 +49,8 @@ class WorkerProcess:
     def _model_ready(self) -> bool:
         if "inference" not in self.queues:
             return True
-        return "model ready" in self.log_path.read_text(errors="replace")
+        # The log record itself: the startup summary mentions 'model ready' before it is.
+        return '"message": "model ready"' in self.log_path.read_text(errors="replace")
 
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
