@@ -29,6 +29,7 @@ def test_a_message_and_a_photo_are_sent_and_answered(chat_app, qwen_service, tmp
     browser_tests = pytest.importorskip("tests.admin.test_console_browser")
     CHROMIUM, CHROMIUM_ARGS = browser_tests.CHROMIUM, browser_tests.CHROMIUM_ARGS
     Server, playwright_api = browser_tests.Server, browser_tests.playwright_api
+    expect = playwright_api.expect
     photo = tmp_path / "rendang.jpg"
     Image.new("RGB", (800, 600), "saddlebrown").save(photo, format="JPEG")
     with Server(chat_app) as server, playwright_api.sync_playwright() as p:
@@ -40,13 +41,15 @@ def test_a_message_and_a_photo_are_sent_and_answered(chat_app, qwen_service, tmp
         page.fill("#text", "Halo! Bagaimana cara membuat rendang daging sapi yang empuk?")
         page.click("#send")
         page.locator(".msg.bot").first.wait_for()
-        page.wait_for_function("document.getElementById('typing').textContent === ''")
+        # A locator assertion, not wait_for_function: the page's CSP forbids eval.
+        expect(page.locator("#typing")).to_have_text("", timeout=90_000)
 
         page.set_input_files("#photo", str(photo))
         page.fill("#text", "Ini gambar apa?")
         page.click("#send")
         page.locator(".msg.bot").nth(1).wait_for()
-        page.wait_for_function("document.getElementById('typing').textContent === ''")
+        # A locator assertion, not wait_for_function: the page's CSP forbids eval.
+        expect(page.locator("#typing")).to_have_text("", timeout=90_000)
         assert page.locator(".msg.user img").count() == 1
         assert page.locator(".msg.user").count() == 2
         assert page.locator(".msg.bot").count() == 2
