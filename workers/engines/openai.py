@@ -41,7 +41,7 @@ from .transformers import _normalize_turns, load_image  # no torch at that modul
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["OpenAIEngine"]
+__all__ = ["OpenAIEngine", "api_headers", "image_data_url", "normalize_base_url"]
 
 _RETRY_STATUS = frozenset({429}) | frozenset(range(500, 600))  # every other 4xx is final
 _MAX_BACKOFF = 30.0  # seconds; also the most a Retry-After header can make us wait
@@ -58,14 +58,34 @@ class _HTTPFailure(EngineError):
         self.status = status
 
 
-def _normalize_base_url(base_url: str) -> str:
+def normalize_base_url(base_url: str, setting: str = "base_url") -> str:
+    """The API root of an OpenAI-compatible server; ``setting`` names it in the error."""
     url = str(base_url).strip().rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"base_url must be an http(s) URL such as http://localhost:8000/v1, got {base_url!r}")
+        raise ValueError(
+            f"{setting} must be an http(s) URL such as http://localhost:8000/v1, got {base_url!r}"
+        )
     if parts.path in ("", "/"):
         url += "/v1"  # "http://host:8000" means the server root; the OpenAI API lives under /v1
     return url
+
+
+def api_headers(api_key: str | None) -> dict[str, str]:
+    """The headers of every call to an OpenAI-compatible server (the key as a bearer token)."""
+    headers = {"Accept": "application/json", "User-Agent": "sealion-bot"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return headers
+
+
+def image_data_url(data: bytes, max_pixels: int | None) -> str:
+    """An image as the inline ``data:image/jpeg;base64,...`` URL the chat API takes, decoded
+    and downscaled as the in-process engine does (`load_image`)."""
+    image = load_image(data, max_pixels)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=_JPEG_QUALITY)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -142,7 +162,7 @@ class OpenAIEngine(BaseEngine):
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        self.base_url = _normalize_base_url(base_url)
+        self.base_url = normalize_base_url(base_url)
         self.model = str(model)
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
@@ -165,11 +185,8 @@ class OpenAIEngine(BaseEngine):
     def _http(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
-                headers = {"Accept": "application/json", "User-Agent": "sealion-bot"}
-                if self._api_key:
-                    headers["Authorization"] = f"Bearer {self._api_key}"
                 self._client = httpx.Client(
-                    headers=headers,
+                    headers=api_headers(self._api_key),
                     timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
                     limits=httpx.Limits(
                         max_connections=self.concurrency, max_keepalive_connections=self.concurrency
@@ -337,10 +354,7 @@ class OpenAIEngine(BaseEngine):
         return {"role": "user", "content": parts}
 
     def _data_url(self, data: bytes) -> str:
-        image = load_image(data, self.max_image_pixels)
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=_JPEG_QUALITY)
-        return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+        return image_data_url(data, self.max_image_pixels)
 
     def _parse(self, response: httpx.Response) -> GenerationResult:
         try:

@@ -10,15 +10,13 @@ the worker's threads. A connection error is tried once more; anything else witho
 
 from __future__ import annotations
 
-import base64
-import io
 import logging
 import threading
 import time
-from urllib.parse import urlsplit
 
 import httpx
 
+from workers.engines.openai import api_headers, image_data_url, normalize_base_url
 from workers.guards.base import BaseGuard, GuardRequest, GuardUnavailable, GuardVerdict
 from workers.guards.formats import GuardFormat
 
@@ -34,11 +32,7 @@ class OpenAIGuard(BaseGuard):
                  api_key: str | None = None, *, timeout: float = 30.0,
                  max_image_pixels: int = 1024 * 1024, transport: httpx.BaseTransport | None = None
                  ) -> None:
-        url = base_url.strip().rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"GUARD_BASE_URL must be an http(s) URL, got {base_url!r}")
-        self.base_url = url if parts.path not in ("", "/") else url + "/v1"
+        self.base_url = normalize_base_url(base_url, "GUARD_BASE_URL")
         self.model = model
         self.format = guard_format
         self.timeout = timeout
@@ -51,11 +45,8 @@ class OpenAIGuard(BaseGuard):
     def _http(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
-                headers = {"Accept": "application/json", "User-Agent": "sealion-bot"}
-                if self._api_key:
-                    headers["Authorization"] = f"Bearer {self._api_key}"
                 self._client = httpx.Client(
-                    headers=headers, transport=self._transport,
+                    headers=api_headers(self._api_key), transport=self._transport,
                     timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
                     limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
             return self._client
@@ -83,12 +74,7 @@ class OpenAIGuard(BaseGuard):
                         self.base_url, ", ".join(served) or "nothing")
 
     def _image_url(self, data: bytes) -> str:
-        from workers.engines.transformers import load_image  # no torch at its top level
-
-        image = load_image(data, self.max_image_pixels)
-        out = io.BytesIO()
-        image.save(out, "JPEG", quality=90)
-        return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+        return image_data_url(data, self.max_image_pixels)
 
     def check(self, request: GuardRequest) -> GuardVerdict:
         started = time.perf_counter()
