@@ -28,6 +28,7 @@ __all__ = [
     "TRAINING_TEXT",
     "build_tiny_gemma3",
     "build_tiny_qwen3_vl",
+    "train_bpe",
 ]
 
 # A few hundred words of the languages the bot serves (and a few neighbours), so that every script the
@@ -270,6 +271,15 @@ _GEMMA_IMAGE = ["<start_of_image>", "<end_of_image>", "<image_soft_token>"]
 _VOCAB_SIZE = 1536  # requested BPE vocabulary size (trainer stops earlier when the text runs out of pairs)
 
 
+def train_bpe(backend, trainer) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """Train the BPE ``backend`` (a ``tokenizers.Tokenizer``) on ``TRAINING_TEXT`` with ``trainer``;
+    its vocabulary and merges, as the slow tokenizer classes take them."""
+    backend.train_from_iterator(TRAINING_TEXT.splitlines(), trainer=trainer)
+    model = json.loads(backend.to_str())["model"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    return dict(model["vocab"]), merges
+
+
 def _write_generation_config(path: Path, base: dict, overrides: dict | None) -> None:
     from transformers import GenerationConfig
 
@@ -325,12 +335,10 @@ def _train_qwen_tokenizer():
         special_tokens=list(_QWEN_SPECIAL),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    backend.train_from_iterator(TRAINING_TEXT.splitlines(), trainer=trainer)
-    model = json.loads(backend.to_str())["model"]
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    vocab, merges = train_bpe(backend, trainer)
 
     tokenizer = Qwen2Tokenizer(
-        vocab=model["vocab"],
+        vocab=vocab,
         merges=merges,
         unk_token=None,
         bos_token=None,
@@ -484,12 +492,10 @@ def _train_gemma_tokenizer():
         show_progress=False,
         special_tokens=_GEMMA_BASE + _GEMMA_TURN + _GEMMA_IMAGE + byte_tokens + ["\n", "\n\n", "▁"],
     )
-    backend.train_from_iterator(TRAINING_TEXT.splitlines(), trainer=trainer)
-    model = json.loads(backend.to_str())["model"]
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    vocab, merges = train_bpe(backend, trainer)
 
     tokenizer = GemmaTokenizer(
-        vocab=model["vocab"],
+        vocab=vocab,
         merges=merges,
         unk_token="<unk>",
         bos_token="<bos>",

@@ -15,7 +15,6 @@ layers, 128 mel bins), for benchmarks that want the real compute with random wei
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -36,17 +35,14 @@ def _tokenizer(text_vocab: int | None = None):
     from tokenizers.trainers import BpeTrainer
     from transformers import WhisperTokenizer
 
-    from tests.helpers.checkpoints import TRAINING_TEXT
+    from tests.helpers.checkpoints import train_bpe
 
     backend = Tokenizer(BPE(unk_token=None, fuse_unk=False))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
     trainer = BpeTrainer(vocab_size=1024, min_frequency=1, show_progress=False,
                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    backend.train_from_iterator(TRAINING_TEXT.splitlines(), trainer=trainer)
-    model = json.loads(backend.to_str())["model"]
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
-    vocab = dict(model["vocab"])
+    vocab, merges = train_bpe(backend, trainer)
     while text_vocab is not None and len(vocab) < text_vocab:  # Whisper's layout: 50257 + specials
         vocab[f"<fill{len(vocab)}>"] = len(vocab)
     specials = [*_BEFORE_LANGUAGES, *(f"<|{code}|>" for code in LANGUAGES), *_AFTER_LANGUAGES]
