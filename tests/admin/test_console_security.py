@@ -16,32 +16,14 @@ from fastapi.testclient import TestClient
 from bot.admin import mount_admin, security
 from bot.admin.security import SessionCodec
 from bot.app import create_app
-from bot.settings import Settings
 from storage.history import HistoryEntry, RedisHistory
 from storage.keys import KeyBuilder
 from storage.log import ConversationLog
+from tests.helpers.console import PASSWORD, csrf_of, login, settings_for
 from tests.helpers.conversation_log import key_of, photo, sqlite_log, turn
 from workers.images import make_thumbnail
 
-PASSWORD = "correct horse battery staple"
 SECRET_TEXT = "my bank PIN is 4321"
-
-
-def settings_for(tmp_path, redis_url: str, **overrides) -> Settings:
-    values = {"_env_file": None, "environment": "test", "redis_url": redis_url,
-                  "database_url": f"sqlite:///{tmp_path / 'log.db'}", "admin_password": PASSWORD,
-              "data_dir": str(tmp_path)}
-    values.update(overrides)
-    return Settings(**values)
-
-
-@pytest.fixture()
-def redis_url(redis_server) -> Iterator[str]:
-    url = f"{redis_server.url[:-2]}/12"
-    yield url
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    client.close()
 
 
 @pytest.fixture()
@@ -63,21 +45,6 @@ def app(tmp_path, redis_url, seeded):
     assert mount_admin(application, settings) is True  # a second call changes nothing
     application.state.admin.throttle.base = 0.2
     return application
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, html
-    return found.group(1)
-
-
-def login(client: TestClient, password: str = PASSWORD, username: str = "admin",
-          next_url: str = "/admin"):
-    page = client.get("/admin/login")
-    assert page.status_code == 200
-    return client.post("/admin/login", data={"username": username, "password": password,
-                                             "csrf": csrf_of(page.text), "next": next_url},
-                       follow_redirects=False)
 
 
 @pytest.fixture()

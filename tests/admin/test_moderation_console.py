@@ -10,20 +10,11 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from bot.admin import mount_admin
-from bot.app import create_app
 from bot.messages import Platform
 from storage.abuse import BlockList
 from storage.log import ConversationLog, GuardRecord, TurnRecord
-from tests.admin.test_console_security import csrf_of, login, settings_for
+from tests.helpers.console import csrf_of, settings_for, signed_in_client
 from tests.helpers.conversation_log import inbound, key_of, sqlite_log, turn
-
-
-@pytest.fixture()
-def redis_url(redis_server) -> Iterator[str]:
-    url = f"{redis_server.url[:-2]}/12"
-    yield url
-    redis.Redis.from_url(url).flushdb()
 
 
 @pytest.fixture()
@@ -42,12 +33,7 @@ def seeded(tmp_path) -> Iterator[ConversationLog]:
 
 @pytest.fixture()
 def client(tmp_path, redis_url, seeded) -> TestClient:
-    settings = settings_for(tmp_path, redis_url)
-    app = create_app(settings)
-    assert mount_admin(app, settings)
-    client = TestClient(app, follow_redirects=False)
-    assert login(client).status_code == 303
-    return client
+    return signed_in_client(settings_for(tmp_path, redis_url))
 
 
 def test_flagged_filter_and_badge(client, seeded):

@@ -6,14 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
-from bot.admin import mount_admin
-from bot.app import create_app
 from storage.log import ConversationLog, TurnRecord
-from tests.admin.test_console_security import login, settings_for
 from tests.helpers.audio import voice_note
+from tests.helpers.console import settings_for, signed_in_client
 from tests.helpers.conversation_log import inbound, key_of, sqlite_log
 
 CLIP = voice_note(1.0)
@@ -34,15 +31,8 @@ def seeded(tmp_path) -> Iterator[ConversationLog]:
 
 
 @pytest.fixture()
-def client(tmp_path, redis_server, seeded) -> Iterator[TestClient]:
-    url = f"{redis_server.url[:-2]}/12"
-    settings = settings_for(tmp_path, url)
-    app = create_app(settings)
-    assert mount_admin(app, settings)
-    client = TestClient(app, follow_redirects=False)
-    assert login(client).status_code == 303
-    yield client
-    redis.Redis.from_url(url).flushdb()
+def client(tmp_path, redis_url, seeded) -> TestClient:
+    return signed_in_client(settings_for(tmp_path, redis_url))
 
 
 def _thread(client, seeded, name: str) -> str:
