@@ -6,20 +6,11 @@ import itertools
 import time
 
 import pytest
-import redis
 
 from bot.messages import ConversationKey, InboundMessage, Platform
 from storage.abuse import Backlog, BlockList, RateDecision, RateLimiter, person_of
 
 _events = itertools.count(1)
-
-
-@pytest.fixture()
-def client(redis_server):
-    c = redis.Redis.from_url(redis_server.url[:-2] + "/12")
-    c.flushdb()
-    yield c
-    c.flushdb()
 
 
 def message(user: str = "42", chat: str | None = None, platform: Platform = Platform.TELEGRAM,

@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import time
 
-import pytest
-import redis
-
 from bot.messages import ConversationKey, InboundMessage, Platform
 from storage.conversations import Acceptance, ConversationStore, Inbox, WorkerRegistry
 from storage.history import HistoryEntry, RedisHistory
 from tests.conftest import new_chat_id
-
-
-@pytest.fixture()
-def client(redis_server):
-    c = redis.Redis.from_url(redis_server.url[:-2] + "/14")
-    yield c
-    c.flushdb()
-    c.close()
 
 
 def message(key: ConversationKey, n: int, **kw) -> InboundMessage:

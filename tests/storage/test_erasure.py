@@ -23,14 +23,6 @@ from storage.keys import KeyBuilder
 KEYS = KeyBuilder()
 
 
-@pytest.fixture()
-def client(redis_server):
-    c = redis.Redis.from_url(redis_server.url[:-2] + "/14")
-    c.flushdb()
-    yield c
-    c.flushdb()
-
-
 def private(user: str, bot: str = "7000001") -> ConversationKey:
     return ConversationKey(platform=Platform.TELEGRAM, bot_id=bot, chat_id=user, user_id=user)
 

@@ -3,7 +3,6 @@ their expiry reads no history and forgetting a conversation scans no keyspace.""
 
 from __future__ import annotations
 
-import pytest
 import redis
 
 from bot.messages import ConversationKey, Platform
@@ -12,14 +11,6 @@ from storage.keys import KeyBuilder
 from tests.conftest import new_chat_id
 
 KEYS = KeyBuilder()
-
-
-@pytest.fixture()
-def client(redis_server):
-    c = redis.Redis.from_url(redis_server.url[:-2] + "/14")
-    yield c
-    c.flushdb()
-    c.close()
 
 
 def conversation() -> ConversationKey:

@@ -10,14 +10,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from storage.metrics import RedisCollector, RedisMetrics
 
 
-@pytest.fixture()
-def client(redis_server):
-    c = redis.Redis.from_url(redis_server.url[:-2] + "/11")
-    c.flushdb()
-    yield c
-    c.flushdb()
-
-
 def samples(client) -> dict[tuple, float]:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RedisCollector(client))
