@@ -28,6 +28,8 @@ __all__ = [
     "TRAINING_TEXT",
     "build_tiny_gemma3",
     "build_tiny_qwen3_vl",
+    "embedding_rows",
+    "random_model",
     "train_bpe",
 ]
 
@@ -280,6 +282,21 @@ def train_bpe(backend, trainer) -> tuple[dict[str, int], list[tuple[str, str]]]:
     return dict(model["vocab"]), merges
 
 
+def embedding_rows(tokenizer) -> int:
+    """The vocabulary size of a model for ``tokenizer``: its length rounded up to a multiple of 64."""
+    return ((len(tokenizer) + 63) // 64) * 64
+
+
+def random_model(model_cls, config):
+    """``model_cls(config)`` in eval mode with seeded random weights (the same on every build),
+    without touching the caller's RNG."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return model_cls(config).eval()
+
+
 def _write_generation_config(path: Path, base: dict, overrides: dict | None) -> None:
     from transformers import GenerationConfig
 
@@ -361,7 +378,6 @@ def build_tiny_qwen3_vl(path: Path, *, generation: dict | None = None) -> Path:
     (min_pixels 32*32, max_pixels 256*256). Text: hidden 64, 2 layers, head_dim 32, interleaved M-RoPE.
     ``generation`` overrides keys of generation_config.json (default: greedy, eos = <|im_end|>, <|endoftext|>).
     """
-    import torch
     from transformers import (
         Qwen2VLImageProcessor,
         Qwen3VLConfig,
@@ -406,7 +422,7 @@ def build_tiny_qwen3_vl(path: Path, *, generation: dict | None = None) -> Path:
     )
 
     hidden, head_dim = 64, 32
-    vocab_size = ((len(tokenizer) + 63) // 64) * 64
+    vocab_size = embedding_rows(tokenizer)
     config = Qwen3VLConfig(
         text_config={
             "vocab_size": vocab_size,
@@ -447,9 +463,7 @@ def build_tiny_qwen3_vl(path: Path, *, generation: dict | None = None) -> Path:
         # untied, as in Qwen3-VL-8B (random tied embeddings just echo the last prompt token, "\n")
         tie_word_embeddings=False,
     )
-    with torch.random.fork_rng(devices=[]):  # deterministic weights, without touching the caller's RNG
-        torch.manual_seed(0)
-        model = Qwen3VLForConditionalGeneration(config).eval()
+    model = random_model(Qwen3VLForConditionalGeneration, config)
 
     model.save_pretrained(path)
     processor.save_pretrained(path)
@@ -528,7 +542,6 @@ def build_tiny_gemma3(path: Path, *, generation: dict | None = None) -> Path:
     tokens so that ordinary test prompts exercise it (with left padding).
     ``generation`` overrides keys of generation_config.json (default: greedy, eos = <eos>, <end_of_turn>).
     """
-    import torch
     from transformers import (
         Gemma3Config,
         Gemma3ForConditionalGeneration,
@@ -557,7 +570,7 @@ def build_tiny_gemma3(path: Path, *, generation: dict | None = None) -> Path:
     )
 
     hidden, head_dim = 64, 32
-    vocab_size = ((len(tokenizer) + 63) // 64) * 64
+    vocab_size = embedding_rows(tokenizer)
     config = Gemma3Config(
         text_config={
             "vocab_size": vocab_size,
@@ -590,9 +603,7 @@ def build_tiny_gemma3(path: Path, *, generation: dict | None = None) -> Path:
         eoi_token_index=tid("<end_of_image>"),
         image_token_index=tid("<image_soft_token>"),
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = Gemma3ForConditionalGeneration(config).eval()
+    model = random_model(Gemma3ForConditionalGeneration, config)
 
     model.save_pretrained(path)
     processor.save_pretrained(path)

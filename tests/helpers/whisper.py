@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tests.helpers.checkpoints import embedding_rows, random_model, train_bpe
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 #: Whisper's language tokens, in Whisper's order, for the languages the tests need.
@@ -34,8 +36,6 @@ def _tokenizer(text_vocab: int | None = None):
     from tokenizers.models import BPE
     from tokenizers.trainers import BpeTrainer
     from transformers import WhisperTokenizer
-
-    from tests.helpers.checkpoints import train_bpe
 
     backend = Tokenizer(BPE(unk_token=None, fuse_unk=False))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -63,7 +63,6 @@ def build_tiny_whisper(path: Path, *, max_new_tokens: int = 24, min_new_tokens: 
     ``min_new_tokens`` forces that many (benchmarks compare like with like). ``turbo_shapes``
     writes large-v3-turbo's architecture and vocabulary size instead (809M random weights).
     """
-    import torch
     from transformers import (
         GenerationConfig,
         WhisperConfig,
@@ -77,7 +76,7 @@ def build_tiny_whisper(path: Path, *, max_new_tokens: int = 24, min_new_tokens: 
     tokenizer = _tokenizer(50257 if turbo_shapes else None)
     tid = tokenizer.convert_tokens_to_ids
     eot = tid("<|endoftext|>")
-    vocab_size = ((len(tokenizer) + 63) // 64) * 64
+    vocab_size = embedding_rows(tokenizer)
     mel_bins = 128 if turbo_shapes else 80
     if turbo_shapes:
         config = whisper_turbo_config()
@@ -91,9 +90,7 @@ def build_tiny_whisper(path: Path, *, max_new_tokens: int = 24, min_new_tokens: 
     config.update({"pad_token_id": eot, "bos_token_id": eot, "eos_token_id": eot,
                    "decoder_start_token_id": tid("<|startoftranscript|>"),
                    "begin_suppress_tokens": [eot], "suppress_tokens": []})
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = WhisperForConditionalGeneration(config).eval()
+    model = random_model(WhisperForConditionalGeneration, config)
     model.generation_config = GenerationConfig(
         decoder_start_token_id=tid("<|startoftranscript|>"), bos_token_id=eot, eos_token_id=eot,
         pad_token_id=eot, is_multilingual=True, max_new_tokens=max_new_tokens,
