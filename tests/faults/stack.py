@@ -15,6 +15,7 @@ import httpx
 from bot.embedded_redis import EmbeddedRedis, free_port
 from tests.conftest import WEBHOOK_SECRET, service_env
 from tests.faults.proxy import RefusingProxy
+from tests.helpers.processes import stop_process
 from tests.helpers.services import WorkerProcess
 from tests.helpers.waiting import sent_to, wait_until
 
@@ -99,11 +100,7 @@ class Stack:
     def close(self) -> None:
         if self.worker is not None:
             self.worker.stop()
-        self.api.terminate()
-        try:
-            self.api.wait(20)
-        except subprocess.TimeoutExpired:
-            self.api.kill()
+        stop_process(self.api, 20)
         self.http.close()
         self.api_log.close()
         self.proxy.refuse()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.helpers.processes import stop_process
+
 ROOT = Path(__file__).parents[2]
 
 
@@ -64,11 +66,6 @@ class ApiProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
         self._log.close()

@@ -33,6 +33,7 @@ import pytest
 from PIL import Image
 
 from tests.helpers.images import image_bytes
+from tests.helpers.processes import stop_process
 from workers.engines.base import ChatTurn, EngineError, GenerationRequest
 from workers.engines.openai import OpenAIEngine
 
@@ -99,12 +100,7 @@ def server(hub_cache, tmp_path_factory):
             time.sleep(0.2)
         yield f"{base}/v1"
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 class FaultProxy:
