@@ -352,9 +352,14 @@ class ConversationStore:
         value = self._redis.get(self._keys.language(key))
         return _text(value) if value is not None else None
 
-    def set_language(self, key: ConversationKey, language: str, ttl: int) -> None:
-        if key.user_id and self._redis.exists(self._keys.erased(key.platform, key.user_id)):
-            return  # the person was just deleted (storage/erasure.py): no key of theirs returns
+    def set_language(self, key: ConversationKey, language: str, ttl: int,
+                     since: float = 0.0) -> None:
+        """Remember the reply language, unless the person's data was deleted after `since`
+        (when the turn began; storage/erasure.py): no key of theirs comes back."""
+        erased = self._redis.get(self._keys.erased(key.platform, key.user_id)) if key.user_id \
+            else None
+        if erased is not None and float(erased) >= since:
+            return
         self._redis.set(self._keys.language(key), language, ex=ttl)
 
     def pinned_language(self, key: ConversationKey) -> str | None:

@@ -18,11 +18,17 @@ from bot.messages import ConversationKey
 from storage.keys import KeyBuilder
 
 # KEYS: marker, history.  ARGV: ttl, max turns, entries...
-# KEYS: once marker, history, erased (the person's tombstone).  ARGV: ttl, max turns, entries.
-_APPEND_ONCE = """
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+# A tombstone (the time a person's data was deleted) stops writes of what arrived before it.
+_ERASED = """
+local erased = redis.call('GET', KEYS[3])
+if erased and tonumber(erased) >= tonumber(ARGV[3]) then return 0 end
+"""
+
+# KEYS: once marker, history, erased (the person's tombstone).
+# ARGV: ttl, max turns, since (when the turn's first message arrived), entries.
+_APPEND_ONCE = _ERASED + """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 86400) then return 0 end
-for i = 3, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+for i = 4, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
 if tonumber(ARGV[2]) > 0 then
   redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 else
@@ -45,11 +51,11 @@ end
 return 1
 """
 
-# KEYS: image, image set, erased.  ARGV: ttl, image id, now, max images, image key prefix.
-_SAVE_IMAGE = """
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+# KEYS: image, image set, erased.
+# ARGV: ttl, image id, since, max images, image key prefix, data, now.
+_SAVE_IMAGE = _ERASED + """
 redis.call('SET', KEYS[1], ARGV[6], 'EX', ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[7], ARGV[2])
 local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
 if over > 0 then
   for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, over - 1)) do
@@ -119,19 +125,21 @@ class RedisHistory:
         return kept
 
     def append(self, key: ConversationKey, *entries: HistoryEntry,
-               once: str | None = None) -> bool:
+               once: str | None = None, since: float = 0.0) -> bool:
         """Append `entries`; with `once` (a marker key), only if that marker is not set yet,
         setting it in the same transaction (a turn's history is written exactly once).
-        Returns whether the entries were written."""
+        `since` is when the turn's first message arrived: if the person's data was deleted
+        after that, nothing is written. Returns whether the entries were written."""
         name = self._keys.history(key)
         if once is not None:
             written = self._redis.register_script(_APPEND_ONCE)(
                 keys=[once, name, self._erased(key)],
-                args=[self._ttl, self._max_turns, *(e.model_dump_json() for e in entries)])
+                args=[self._ttl, self._max_turns, since,
+                      *(e.model_dump_json() for e in entries)])
             if written:
                 self.touch(key)
             return bool(written)
-        if self._redis.exists(self._erased(key)):
+        if self._erased_since(key, since):
             return False
         pipe = self._redis.pipeline()
         for entry in entries:
@@ -151,6 +159,11 @@ class RedisHistory:
         (their history is shared): the name of a key that is never set."""
         return self._keys.erased(key.platform, key.user_id)
 
+    def _erased_since(self, key: ConversationKey, since: float) -> bool:
+        """Whether the person's data was deleted after `since` (what arrived before is gone)."""
+        erased = self._redis.get(self._erased(key))
+        return erased is not None and float(erased) >= since
+
     def touch(self, key: ConversationKey) -> None:
         """Refresh the TTL of the history, of the conversation's image set and of its images
         (the set names them: the history list is not read)."""
@@ -158,14 +171,15 @@ class RedisHistory:
             keys=[self._keys.history(key), self._keys.images(key)],
             args=[self._ttl, self._keys.image(key, "")])
 
-    def save_image(self, key: ConversationKey, data: bytes) -> str:
+    def save_image(self, key: ConversationKey, data: bytes, since: float = 0.0) -> str:
         """Keep a photo for the conversation; its id goes into the conversation's image set,
-        which keeps the newest `max_images` (older ones are deleted)."""
+        which keeps the newest `max_images` (older ones are deleted). Not kept when the
+        person's data was deleted after `since` (when the photo's turn began)."""
         image_id = uuid.uuid4().hex
         self._redis.register_script(_SAVE_IMAGE)(
             keys=[self._keys.image(key, image_id), self._keys.images(key), self._erased(key)],
-            args=[self._ttl, image_id, time.time(), self._max_images, self._keys.image(key, ""),
-                  data])
+            args=[self._ttl, image_id, since, self._max_images, self._keys.image(key, ""),
+                  data, time.time()])
         return image_id
 
     def image(self, key: ConversationKey, image_id: str) -> bytes | None:

@@ -35,6 +35,7 @@ WHATSAPP_TOKEN = "wa-test-token"
 WHATSAPP_APP_SECRET = secrets.token_hex(16)
 WHATSAPP_VERIFY_TOKEN = secrets.token_urlsafe(12)
 WHATSAPP_PHONE_ID = "106540352242922"
+LOG_ID_KEY = secrets.token_hex(16)
 ASR_KEY = "asr-test-key"
 ARCHITECTURES = ("qwen3_vl", "gemma3")
 
@@ -141,6 +142,7 @@ def service_env(redis_url: str, model: Path, *, telegram: str, line: str, whatsa
     env.update(
         REDIS_URL=redis_url,
         ENVIRONMENT="test",
+        LOG_ID_KEY=LOG_ID_KEY,
         TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
         TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
         TELEGRAM_API_BASE_URL=telegram,

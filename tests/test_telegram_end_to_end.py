@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
+import hmac
 import io
 import time
 
@@ -14,7 +16,7 @@ from adapters.telegram_html import visible_length
 from bot.messages import ConversationKey, Platform
 from bot.texts import Text, text
 from storage.history import RedisHistory
-from tests.conftest import TELEGRAM_TOKEN, new_chat_id
+from tests.conftest import LOG_ID_KEY, TELEGRAM_TOKEN, new_chat_id
 from tests.helpers.updates import group_update, photo_update, sticker_update, text_update
 from tests.helpers.waiting import sent_to, wait_replies, wait_until
 
@@ -356,10 +358,16 @@ def test_metrics_move_after_a_conversation(qwen_service, telegram):
 def test_worker_logs_carry_ids_but_no_message_text(qwen_service, telegram):
     chat = new_chat_id()
     secret_words = "Nombor kad saya ialah rahsia sekali"
-    qwen_service.post_update(text_update(chat, secret_words))
+    update = text_update(chat, secret_words)
+    qwen_service.post_update(update)
     wait_replies(telegram, chat, 1)
     logs = qwen_service.worker.log_path.read_text()
-    assert f":{chat}:" in logs  # the conversation id is there
+    user = update["message"]["from"]["id"]
+    path = f"telegram:{TELEGRAM_TOKEN.split(':')[0]}:{chat}:{user}"
+    pseudonym = hmac.new(LOG_ID_KEY.encode(), path.encode(), hashlib.sha256).hexdigest()[:16]
+    # The conversation is named by its keyed pseudonym (LOG_ID_KEY), never by its ids.
+    assert f'"conversation": "telegram:{pseudonym}"' in logs
+    assert f":{chat}:" not in logs and f":{user}" not in logs
     assert secret_words not in logs and TELEGRAM_TOKEN not in logs
 
 

@@ -331,9 +331,11 @@ class TurnService:
                             type(exc).__name__)
                 notices.append(text(Text.APOLOGY, plan.language))
                 continue
-            image_ids.append(self.history.save_image(plan.key, model_jpeg))
+            image_ids.append(self.history.save_image(plan.key, model_jpeg,
+                                                     since=plan.received_at))
             if thumbnail:
-                thumbnail_ids.append(self.history.save_image(plan.key, thumbnail))
+                thumbnail_ids.append(self.history.save_image(plan.key, thumbnail,
+                                                             since=plan.received_at))
         return plan.model_copy(update={
             "notices": tuple(notices), "image_ids": tuple(image_ids),
             "thumbnail_ids": tuple(thumbnail_ids), "attachments": ()})
@@ -579,7 +581,8 @@ class TurnService:
             error=outcome.error if outcome else None, turn_id=plan.turn_id,
             **self.guard_records(plan, outcome),
             transcript=plan.transcript, audio=self._kept_audio(plan)))
-        self.store.set_language(key, plan.language, self.settings.history_ttl_seconds)
+        self.store.set_language(key, plan.language, self.settings.history_ttl_seconds,
+                                since=plan.received_at)
         entries: list[HistoryEntry] = []
         if plan.needs_model and not (outcome is not None and outcome.refused == "input"):
             entries.append(HistoryEntry(role="user", text=plan.user_text,
@@ -588,7 +591,8 @@ class TurnService:
             if answer:
                 entries.append(HistoryEntry(role="assistant", text=answer,
                                             language=plan.language))
-        self.history.append(key, *entries, once=self.store.done_marker(plan.turn_id))
+        self.history.append(key, *entries, once=self.store.done_marker(plan.turn_id),
+                            since=plan.received_at)
         if plan.voice_notes and self.voice is not None:  # heard and logged: the audio goes
             self.voice.drop(plan.turn_id, [slot for slot, _ in plan.voice_notes])
 

@@ -93,6 +93,30 @@ def test_a_turn_in_flight_cannot_write_them_back(client):
     assert history.append(group, entry, once="sealion:turn:g:done") is True
 
 
+def test_what_the_person_writes_after_the_deletion_is_kept(client):
+    """The tombstone stops what arrived before the deletion, not a new conversation."""
+    key = private("3")
+    started = time.time()  # a turn in flight: its first message arrived before the deletion
+    time.sleep(0.01)
+    mark_erased(client, KEYS, Platform.TELEGRAM, "3", hold_seconds=60)
+    history = RedisHistory(client, ttl=3600, max_turns=20)
+    old = HistoryEntry(role="user", text="before")
+    assert history.append(key, old, once="sealion:turn:t-old:done", since=started) is False
+    assert history.image(key, history.save_image(key, b"old", since=started)) is None
+
+    time.sleep(0.01)
+    again = time.time()  # the person writes again after the deletion
+    new = HistoryEntry(role="user", text="after")
+    assert history.append(key, new, once="sealion:turn:t-new:done", since=again) is True
+    assert history.image(key, history.save_image(key, b"new", since=again)) == b"new"
+    store = ConversationStore(client)
+    store.set_language(key, "th", 3600, since=started)
+    assert store.language(key) is None
+    store.set_language(key, "th", 3600, since=again)
+    assert store.language(key) == "th"
+    assert [e.text for e in history.load(key)] == ["after"]
+
+
 def test_the_tombstone_ends(client):
     key = private("2")
     mark_erased(client, KEYS, Platform.TELEGRAM, "2", hold_seconds=1)
