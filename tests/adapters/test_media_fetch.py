@@ -134,7 +134,7 @@ def telegram_adapter(telegram, **overrides) -> TelegramAdapter:
 
 
 def test_telegram_file_comes_through_the_policy(telegram):
-    telegram.add_file("photo-1", MEDIA, file_path="photos/file_1.jpg")
+    telegram.add_file("photo-1", MEDIA, file_path="photos/policy.jpg")
     assert fetch(telegram_adapter(telegram), "photo-1") == MEDIA
 
 

@@ -222,12 +222,17 @@ class TelegramStandIn(LoopbackStandIn):
 
     def add_file(self, file_id: str, content: bytes, file_path: str | None = None,
                  file_size: int | None = None) -> None:
+        path = file_path or f"documents/{file_id}"
         with self._cond:
+            # A path names one file, as on Telegram: a file registered earlier (by another test
+            # of the session) under the same path is replaced, not served instead.
+            for other in [k for k, f in self._files.items() if f["file_path"] == path]:
+                del self._files[other]
             self._files[file_id] = {
                 "file_id": file_id,
                 "file_unique_id": "AQAD" + hashlib.sha1(file_id.encode()).hexdigest()[:12],
                 "file_size": len(content) if file_size is None else file_size,
-                "file_path": file_path or f"documents/{file_id}",
+                "file_path": path,
                 "content": content,
             }
 
