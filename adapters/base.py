@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from adapters.textsplit import split_text
-from bot.messages import ConversationKey, InboundMessage, Platform, Reply
-from bot.settings import Settings
+from bot.kernel.messages import ConversationKey, InboundMessage, Platform, Reply, ReplyContext
+from bot.kernel.settings import Settings
 
 
 class AdapterError(Exception):
@@ -118,7 +118,8 @@ class DeliveryLog(Protocol):
 
     def is_sent(self, part: int) -> bool: ...
 
-    def mark_sent(self, part: int) -> None: ...
+    def mark_sent(self, part: int, message_id: str | None = None) -> None:
+        """The part went out, as the platform's message `message_id` (when it gave one)."""
 
 
 class StartupCache(Protocol):
@@ -186,13 +187,14 @@ class BaseAdapter(ABC):
         learn the bot's @username); it retries by itself and never raises."""
         return None
 
-    def streams(self, reply_context: dict) -> bool:
+    def streams(self, reply_context: ReplyContext | None) -> bool:
         """Whether this chat is shown the answer while it is generated (`show_partial`)."""
         return False
 
-    async def show_partial(self, key: ConversationKey, reply_context: dict, text: str,
-                           draft_id: int) -> None:
-        """Show the answer so far (streaming), where the platform can; else show typing."""
+    async def show_partial(self, key: ConversationKey, reply_context: ReplyContext | None,
+                           text: str, turn_id: str) -> None:
+        """Show the answer so far of the turn `turn_id` (streaming), where the platform can;
+        else show typing."""
         await self.indicate_typing(key, reply_context)
 
     async def language_hint(self, key: ConversationKey) -> str | None:
@@ -223,8 +225,15 @@ class BaseAdapter(ABC):
         Raises `TransientSendError` (retry later) or `PermanentSendError`.
         """
 
+    async def acknowledge_rating(self, message: InboundMessage, stored: int | None) -> None:
+        """Show the person their rating was taken (`stored`: the rating kept, None: the answer
+        is unknown), where the platform expects it (Telegram answers the callback query and
+        replaces the buttons); never a text message. Most platforms need nothing."""
+        return None
+
     @abstractmethod
-    async def indicate_typing(self, key: ConversationKey, reply_context: dict) -> None:
+    async def indicate_typing(self, key: ConversationKey,
+                              reply_context: ReplyContext | None) -> None:
         """Show that the bot is working on an answer; failures are ignored by callers."""
 
     async def aclose(self) -> None:  # noqa: B027  (optional hook: most adapters hold nothing)

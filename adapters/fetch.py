@@ -48,7 +48,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from adapters.base import MediaError, MediaTooLarge
-from bot.settings import Settings
+from bot.kernel.settings import Settings
 
 __all__ = [
     "AddressRefused",

@@ -21,7 +21,11 @@ from linebot.v3.messaging import (
     AsyncApiClient,
     AsyncMessagingApi,
     Configuration,
+    MarkMessagesAsReadByTokenRequest,
+    PostbackAction,
     PushMessageRequest,
+    QuickReply,
+    QuickReplyItem,
     ReplyMessageRequest,
     ShowLoadingAnimationRequest,
     TextMessage,
@@ -32,27 +36,36 @@ from adapters.base import (
     BadSignature,
     BaseAdapter,
     DeliveryLog,
+    MediaTooLarge,
     MissingSignature,
+    OutgoingPart,
     PermanentSendError,
     TransientSendError,
     register,
     retry_after_seconds,
 )
+from adapters.feedback import buttons
 from adapters.fetch import Fetcher, FetchPolicy, FetchRefused
 from adapters.markup import markdown_to_plain
 from adapters.payloads import line as payload
 from adapters.payloads.line import LineWebhook
 from adapters.textsplit import utf16_len
-from bot.messages import (
+from bot.kernel.messages import (
     Attachment,
     AttachmentKind,
     ConversationKey,
     InboundMessage,
+    LineContext,
     MessageKind,
     Platform,
+    Rating,
+    RatingSource,
     Reply,
+    ReplyContext,
+    read_feedback_data,
+    readable_document,
 )
-from bot.settings import Settings
+from bot.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +128,8 @@ class LineAdapter(BaseAdapter):
 
     def _to_inbound(self, event: payload.Event, bot_id: str) -> InboundMessage | None:
         source, event_id = event.source, event.webhookEventId
-        if not event_id or source is None:
+        if not event_id or source is None or event.mode == "standby":
+            # standby: another module holds the chat; LINE documents that this bot sends nothing.
             return None
         user_id = source.userId or ""
         chat_id = {"group": source.groupId, "room": source.roomId}.get(source.type, user_id)
@@ -125,18 +139,25 @@ class LineAdapter(BaseAdapter):
         key = ConversationKey(platform=Platform.LINE, bot_id=bot_id, chat_id=chat_id,
                               user_id=user_id if private else "")
         sent_at = (event.timestamp or time.time() * 1000) / 1000
-        context: dict[str, Any] = {"to": chat_id, "private": private}
-        if event.replyToken:
-            context["reply_token"] = event.replyToken
-            context["reply_token_expires_at"] = sent_at + REPLY_TOKEN_SECONDS
+        context = LineContext(
+            to=chat_id, private=private, reply_token=event.replyToken or None,
+            reply_token_expires_at=sent_at + REPLY_TOKEN_SECONDS if event.replyToken else 0.0,
+            mark_as_read_token=event.message.markAsReadToken if event.message else None)
         common: dict[str, Any] = dict(key=key, event_id=event_id, sent_at=sent_at,
                                       sender_id=user_id, reply_context=context)
 
         if event.type in ("follow", "join"):
             return InboundMessage(kind=MessageKind.GREETING, message_id=event_id, **common)
+        if event.type == "postback":  # a 👍/👎 quick reply: a rating, never a turn
+            found = read_feedback_data(event.postback.data if event.postback else None)
+            if found is None:
+                return None
+            return InboundMessage(kind=MessageKind.RATING, message_id=event_id,
+                                  rating=Rating(value=found[0], source=RatingSource.BUTTON,
+                                                turn_id=found[1]), **common)
         message = event.message
         if event.type != "message" or message is None:
-            return None  # unfollow, leave, postback, unsend, ...: nothing to answer
+            return None  # unfollow, leave, unsend, ...: nothing to answer
         message_id = message.id or event_id
         text = message.text or ""
         own_mentions = [m for m in (message.mention.mentionees if message.mention else [])
@@ -161,6 +182,10 @@ class LineAdapter(BaseAdapter):
             return InboundMessage(message_id=message_id, attachments=(Attachment(
                 kind=AttachmentKind.AUDIO, ref=ref, mime_type="audio/m4a", duration=duration),),
                 **common)
+        if message.type == "file" and readable_document(None, message.fileName):
+            return InboundMessage(message_id=message_id, attachments=(Attachment(
+                kind=AttachmentKind.DOCUMENT, ref=ref, size=message.fileSize,
+                name=(message.fileName or "")[:255] or None),), **common)
         if message.type in _UNSUPPORTED:
             return InboundMessage(kind=MessageKind.UNSUPPORTED, message_id=message_id, **common)
         return None
@@ -183,8 +208,9 @@ class LineAdapter(BaseAdapter):
     def typing_interval(self) -> float:
         return LOADING_SECONDS - 5
 
-    async def indicate_typing(self, key: ConversationKey, reply_context: dict) -> None:
-        if not reply_context.get("private"):
+    async def indicate_typing(self, key: ConversationKey,
+                              reply_context: ReplyContext | None) -> None:
+        if not _context(reply_context, key).private:
             return  # LINE shows the loading animation in one-to-one chats only
         await self._api().show_loading_animation(ShowLoadingAnimationRequest(
             chat_id=key.chat_id, loading_seconds=LOADING_SECONDS),
@@ -213,6 +239,9 @@ class LineAdapter(BaseAdapter):
             # An image kept by an external provider: its URL is the sender's choice, so it is
             # never requested; the person is told the image could not be read.
             raise ExternalContentRefused("LINE image from an external provider: not fetched")
+        limit = self.settings.max_download_bytes
+        if size is not None and size > limit:  # a file message declares its size
+            raise MediaTooLarge(f"file of {size} bytes is over {limit}", limit)
         url = (f"{self.settings.line_data_api_base_url.rstrip('/')}/v2/bot/message/"
                f"{quote(ref, safe='')}/content")
         if self._media is None:
@@ -239,17 +268,33 @@ class LineAdapter(BaseAdapter):
         pending = [i for i in range(len(parts)) if not log_.is_sent(i)]
         if not pending:
             return
-        context = reply.reply_context
-        token = context.get("reply_token")
-        fresh = bool(token) and time.time() < float(context.get("reply_token_expires_at", 0))
+        context = _context(reply.reply_context, reply.key)
+        await self._deliver(reply, parts, pending, context, log_)
+        if context.mark_as_read_token:
+            await self._mark_as_read(context.mark_as_read_token)
+
+    async def _mark_as_read(self, token: str) -> None:
+        """Mark the answered message (and the chat's earlier ones) read; best effort: a refused
+        or lost call never fails the turn (the answer is already sent)."""
+        try:
+            await self._api().mark_messages_as_read_by_token(
+                MarkMessagesAsReadByTokenRequest(mark_as_read_token=token),
+                _request_timeout=self._timeout())
+        except (TimeoutError, ApiException, aiohttp.ClientError, OSError) as exc:
+            log.debug("LINE did not mark the message read: %s", type(exc).__name__)
+
+    async def _deliver(self, reply: Reply, parts: list[OutgoingPart], pending: list[int],
+                       context: LineContext, log_: DeliveryLog) -> None:
+        token = context.reply_token
+        fresh = bool(token) and time.time() < context.reply_token_expires_at
         if fresh and pending[0] == 0:
             batch = pending[:MAX_MESSAGES_PER_CALL]
             try:
-                await self._api().reply_message(ReplyMessageRequest(
-                    reply_token=token, messages=[TextMessage(text=parts[i].text) for i in batch]),
+                answer = await self._api().reply_message(ReplyMessageRequest(
+                    reply_token=token, messages=[_message(reply, parts, i) for i in batch]),
                     _request_timeout=self._timeout())
-                for i in batch:
-                    log_.mark_sent(i)
+                for i, sent_id in zip(batch, _sent_ids(answer, len(batch)), strict=True):
+                    log_.mark_sent(i, sent_id)
                 pending = pending[len(batch):]
             except ApiException as exc:
                 if exc.status != 400:
@@ -259,19 +304,39 @@ class LineAdapter(BaseAdapter):
             batch = pending[start:start + MAX_MESSAGES_PER_CALL]
             retry_key = uuid.uuid5(_RETRY_KEY_NAMESPACE,
                                    f"{reply.key.as_path()}|{reply.in_reply_to}|{batch[0]}")
+            ids: list[str | None] = [None] * len(batch)
             try:
-                await self._api().push_message(
-                    PushMessageRequest(to=context.get("to") or reply.key.chat_id,
-                                       messages=[TextMessage(text=parts[i].text) for i in batch]),
+                answer = await self._api().push_message(
+                    PushMessageRequest(to=context.to,
+                                       messages=[_message(reply, parts, i) for i in batch]),
                     x_line_retry_key=str(retry_key), _request_timeout=self._timeout())
+                ids = _sent_ids(answer, len(batch))
             except ApiException as exc:
                 if exc.status != 409:  # 409: this retry key was accepted before
                     raise _send_error(exc) from exc
-            for i in batch:
-                log_.mark_sent(i)
+            for i, sent_id in zip(batch, ids, strict=True):
+                log_.mark_sent(i, sent_id)
 
     def format_answer(self, markdown: str) -> str:
         return markdown_to_plain(markdown)
+
+
+def _message(reply: Reply, parts: list[OutgoingPart], index: int) -> TextMessage:
+    """Part `index` as a text message; the answer's last part carries the 👍/👎 quick reply
+    (postback actions without a display text: tapping one writes nothing in the chat)."""
+    part = parts[index]
+    if not (reply.feedback and part.formatted and index == len(parts) - 1):
+        return TextMessage(text=part.text)
+    return TextMessage(text=part.text, quick_reply=QuickReply(items=[
+        QuickReplyItem(type="action", action=PostbackAction(label=name, data=data))
+        for name, data in buttons(reply.feedback)]))
+
+
+def _sent_ids(answer: Any, count: int) -> list[str | None]:
+    """The message ids LINE gave a batch (`sentMessages`), one per message sent."""
+    sent = list(getattr(answer, "sent_messages", None) or [])
+    ids: list[str | None] = [str(m.id) if getattr(m, "id", None) else None for m in sent]
+    return (ids + [None] * count)[:count]
 
 
 def _strip_mentions(text: str, own: list[payload.Mentionee]) -> str:
@@ -288,3 +353,10 @@ def _send_error(exc: ApiException) -> Exception:
         retry_after = retry_after_seconds((exc.headers or {}).get("Retry-After"), 2.0)
         return TransientSendError(f"LINE HTTP {status}", retry_after, code=str(status))
     return PermanentSendError(f"LINE HTTP {status}: {exc.body}", code=str(status))
+
+
+def _context(context: ReplyContext | None, key: ConversationKey) -> LineContext:
+    """A LINE reply context (push to the conversation's chat, when a reply carries none)."""
+    if isinstance(context, LineContext):
+        return context
+    return LineContext(to=key.chat_id, private=bool(key.user_id))

@@ -1,6 +1,7 @@
 """Local channels: the terminal (`sealion-bot chat`) and the /chat page, as real adapters.
 
-A local channel has no platform server, so its "platform" is a mailbox in Redis:
+A local channel has no platform server, so its "platform" is a mailbox in Redis
+(`storage.mailbox.LocalMailbox`, which the adapter is given as a `Mailbox`):
 
     client (terminal, browser)                         worker (the same pipeline as Telegram)
     LocalMailbox.upload(photo) -> upload id   ──▶     fetch_media(upload id)
@@ -14,15 +15,14 @@ Events on a conversation's outbox stream (all values strings):
     {"type": "end", "in_reply_to": message id}      the reply to that message is complete
 
 The delivery log covers the "end" marker too (index = number of parts), so a retried send
-adds nothing twice. The one import outside bot/ is `storage.keys.KeyBuilder`, so that the
-mailbox's keys are listed with every other Redis key.
+adds nothing twice.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar, Protocol
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -36,21 +36,20 @@ from adapters.base import (
     SignatureError,
     register,
 )
-from bot.messages import (
+from bot.kernel.messages import (
     Attachment,
     ConversationKey,
     InboundMessage,
+    LocalContext,
     MessageKind,
     Platform,
     Reply,
+    ReplyContext,
 )
-from bot.settings import Settings
-from storage.keys import KeyBuilder
+from bot.kernel.settings import Settings
 
 #: The bot id of every local conversation (there is no platform account).
 LOCAL_BOT_ID = "local"
-#: Events kept per conversation outbox (older ones are trimmed).
-OUTBOX_LENGTH = 500
 #: Images per local message.
 MAX_IMAGES = 10
 #: Characters per local message.
@@ -79,65 +78,17 @@ class LocalMessage(BaseModel):
     user_name: str | None = Field(default=None, max_length=128)
 
 
-class LocalMailbox:
-    """Uploads and reply events of the local channels, in Redis (keys from `KeyBuilder`)."""
-
-    def __init__(self, client: redis.Redis, *, upload_ttl: int = 3600, outbox_ttl: int = 86400,
-                 keys: KeyBuilder | None = None) -> None:
-        self._redis = client
-        self._keys = keys or KeyBuilder()
-        self._upload_ttl = upload_ttl
-        self._outbox_ttl = outbox_ttl
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LocalMailbox:
-        client = redis.Redis.from_url(settings.effective_redis_url, socket_timeout=10,
-                                      socket_connect_timeout=5)
-        return cls(client, upload_ttl=max(settings.turn_timeout_seconds * 4, 3600),
-                   outbox_ttl=settings.history_ttl_seconds)
-
-    def upload(self, data: bytes) -> str:
-        upload_id = uuid.uuid4().hex
-        self._redis.set(self._keys.upload(upload_id), data, ex=self._upload_ttl)
-        return upload_id
+class Mailbox(Protocol):
+    """What a local adapter needs of its mailbox (`storage.mailbox.LocalMailbox` is one). The
+    adapter only uses it: whoever built it (the composition root) closes it."""
 
     def download(self, upload_id: str) -> bytes | None:
-        value = self._redis.get(self._keys.upload(upload_id))
-        return bytes(value) if value is not None else None  # type: ignore[arg-type]
+        """The bytes of an upload; None when it expired or never was."""
+        ...
 
     def post(self, key: ConversationKey, event: Mapping[str, str]) -> str:
-        name = self._keys.outbox(key)
-        pipe = self._redis.pipeline()
-        fields: dict[Any, Any] = dict(event)
-        pipe.xadd(name, fields, maxlen=OUTBOX_LENGTH, approximate=True)
-        pipe.expire(name, self._outbox_ttl)
-        event_id = pipe.execute()[0]
-        return event_id.decode() if isinstance(event_id, bytes) else str(event_id)
-
-    def last_id(self, key: ConversationKey) -> str:
-        """The newest event's id ("0-0" when there is none): read after it for new ones."""
-        newest = self._redis.xrevrange(self._keys.outbox(key), count=1)
-        if not newest:
-            return "0-0"
-        event_id = newest[0][0]
-        return event_id.decode() if isinstance(event_id, bytes) else str(event_id)
-
-    def read(self, key: ConversationKey, after: str = "0-0", *, block_ms: int | None = None,
-             count: int = 100) -> list[tuple[str, dict[str, str]]]:
-        """Events after `after`, oldest first; waits up to `block_ms` for one when given."""
-        found: Any = self._redis.xread({self._keys.outbox(key): after}, count=count,
-                                       block=block_ms)
-        out: list[tuple[str, dict[str, str]]] = []
-        for _stream, entries in found or []:
-            for event_id, fields in entries:
-                out.append((_text(event_id), {_text(k): _text(v) for k, v in fields.items()}))
-        return out
-
-    def clear(self, key: ConversationKey) -> None:
-        self._redis.delete(self._keys.outbox(key))
-
-    def close(self) -> None:
-        self._redis.close()
+        """Append an event to the conversation's outbox; returns its id."""
+        ...
 
 
 class LocalAdapter(BaseAdapter):
@@ -145,15 +96,9 @@ class LocalAdapter(BaseAdapter):
 
     max_text_length: ClassVar[int] = MAX_TEXT
 
-    def __init__(self, settings: Settings, mailbox: LocalMailbox | None = None) -> None:
+    def __init__(self, settings: Settings, mailbox: Mailbox) -> None:
         super().__init__(settings)
-        self._mailbox = mailbox
-
-    @property
-    def mailbox(self) -> LocalMailbox:
-        if self._mailbox is None:
-            self._mailbox = LocalMailbox.from_settings(self.settings)
-        return self._mailbox
+        self.mailbox = mailbox
 
     @property
     def bot_id(self) -> str:
@@ -181,7 +126,7 @@ class LocalAdapter(BaseAdapter):
             key=self.key(message.chat), event_id=message.event_id,
             message_id=message.event_id, kind=MessageKind.CHAT, text=message.text,
             attachments=attachments, language_hint=message.language_hint,
-            user_name=message.user_name, reply_context={"private": True})
+            user_name=message.user_name, reply_context=LocalContext(platform=self.platform))  # type: ignore[arg-type]
 
     async def fetch_media(self, ref: str, size: int | None = None) -> bytes:
         limit = self.settings.max_download_bytes
@@ -211,16 +156,12 @@ class LocalAdapter(BaseAdapter):
                                           "language": reply.language})
             log.mark_sent(len(parts))
 
-    async def indicate_typing(self, key: ConversationKey, reply_context: dict) -> None:
+    async def indicate_typing(self, key: ConversationKey,
+                              reply_context: ReplyContext | None) -> None:
         self.mailbox.post(key, {"type": "typing"})
 
     async def check_credentials(self) -> str:
         return f"{self.platform.value}: a local channel, no credentials needed"
-
-    async def aclose(self) -> None:
-        if self._mailbox is not None:
-            self._mailbox.close()
-            self._mailbox = None
 
 
 @register
@@ -243,7 +184,3 @@ class WebAdapter(LocalAdapter):
     @classmethod
     def enabled(cls, settings: Settings) -> bool:
         return settings.web_chat
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import zlib
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -33,27 +34,37 @@ from adapters.base import (
     TransientSendError,
     register,
 )
+from adapters.feedback import buttons, label, reaction_value
 from adapters.fetch import Fetcher, FetchPolicy
 from adapters.payloads.telegram import TelegramUpdate
 from adapters.telegram_html import markdown_to_telegram_html, visible_length
-from bot.messages import (
+from bot.kernel.messages import (
     Attachment,
     AttachmentKind,
     ConversationKey,
     InboundMessage,
     MessageKind,
     Platform,
+    Rating,
+    RatingSource,
     Reply,
+    ReplyContext,
+    TelegramContext,
+    feedback_data,
+    read_feedback_data,
+    readable_document,
 )
-from bot.settings import Settings
+from bot.kernel.settings import Settings
+from bot.kernel.texts import Text, text
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 #: getFile refuses files above 20 MB on the public Bot API.
 BOT_API_DOWNLOAD_LIMIT = 20 * 1024 * 1024
-#: The update types we answer; Telegram sends no others once the webhook says so.
-ALLOWED_UPDATES = ("message",)
+#: The update types we read (messages, and 👍/👎 as buttons and reactions); Telegram sends no
+#: others once the webhook (or getUpdates) says so. `message_reaction` must be named to come.
+ALLOWED_UPDATES = ("message", "callback_query", "message_reaction")
 #: A RetryAfter this short is waited out in place; a longer one goes back to the queue.
 INLINE_RETRY_LIMIT = 5.0
 
@@ -92,8 +103,11 @@ class TelegramAdapter(BaseAdapter):
 
     def parse(self, body: bytes) -> list[InboundMessage]:
         checked = TelegramUpdate.read(body)  # the fields we read, typed; PayloadError if not
+        rating = self._rating(checked)
+        if rating is not None:
+            return [rating]
         if checked.message is None:
-            return []  # edits, callbacks, channel posts...: not answered, not read further
+            return []  # edits, channel posts...: not answered, not read further
         try:
             update = telegram.Update.de_json(checked.raw, None)
         except (AttributeError, IndexError, KeyError, OverflowError, TypeError,
@@ -103,6 +117,46 @@ class TelegramAdapter(BaseAdapter):
         if message is None or message.from_user is None or message.from_user.is_bot:
             return []  # edits, channel posts, callbacks...: not answered
         return [m for m in [self._to_inbound(update.update_id, message)] if m is not None]
+
+    def _rating(self, update: TelegramUpdate) -> InboundMessage | None:
+        """A 👍/👎 button pressed (`callback_query`) or a reaction changed (`message_reaction`)
+        as a RATING message; None for anything else (another button, another emoji)."""
+        query, reaction = update.callback_query, update.message_reaction
+        if query is not None:
+            found = read_feedback_data(query.data)
+            if found is None or query.message is None or query.from_.is_bot:
+                return None
+            value, turn_id = found
+            return self._rating_message(
+                update.update_id, query.message.chat, query.from_,
+                Rating(value=value, source=RatingSource.BUTTON, turn_id=turn_id,
+                       message_id=str(query.message.message_id), callback_id=query.id))
+        if reaction is not None:
+            emoji = [r.emoji for r in reaction.new_reaction if r.type == "emoji" and r.emoji]
+            if reaction.new_reaction and not emoji:
+                return None  # a custom or paid reaction: no rating
+            values = {v for e in emoji if (v := reaction_value(e)) is not None} \
+                if emoji else {0}
+            if len(values) != 1:
+                return None  # nothing that rates, or 👍 and 👎 together
+            return self._rating_message(
+                update.update_id, reaction.chat, reaction.user,
+                Rating(value=values.pop(), source=RatingSource.REACTION,
+                       message_id=str(reaction.message_id)))
+        return None
+
+    def _rating_message(self, update_id: int, chat: Any, user: Any,
+                        rating: Rating) -> InboundMessage | None:
+        private = chat.type == constants.ChatType.PRIVATE
+        if user is None and not private:
+            return None  # an anonymous group admin: nobody to key it by
+        user_id = str(user.id) if user is not None else str(chat.id)
+        key = ConversationKey(platform=Platform.TELEGRAM, bot_id=self.bot_id,
+                              chat_id=str(chat.id), user_id=user_id if private else "")
+        return InboundMessage(
+            key=key, event_id=str(update_id), message_id=rating.message_id or "",
+            kind=MessageKind.RATING, sender_id=user_id, rating=rating,
+            language_hint=user.language_code if user is not None else None)
 
     def _to_inbound(self, update_id: int, message: telegram.Message) -> InboundMessage | None:
         chat = message.chat
@@ -115,10 +169,10 @@ class TelegramAdapter(BaseAdapter):
             chat_id=str(chat.id),
             user_id=str(user.id) if private else "",
         )
-        context: dict[str, Any] = {"chat_id": chat.id, "message_id": message.message_id,
-                                   "private": private}
-        if message.message_thread_id is not None and message.is_topic_message:
-            context["thread_id"] = message.message_thread_id
+        context = TelegramContext(
+            chat_id=chat.id, message_id=message.message_id, private=private,
+            thread_id=message.message_thread_id
+            if message.message_thread_id is not None and message.is_topic_message else None)
         common: dict[str, Any] = dict(
             key=key,
             event_id=str(update_id),
@@ -199,6 +253,10 @@ class TelegramAdapter(BaseAdapter):
         if document and (document.mime_type or "").startswith("image/"):
             return (Attachment(ref=document.file_id, mime_type=document.mime_type,
                                size=document.file_size),)
+        if document and readable_document(document.mime_type, document.file_name):
+            return (Attachment(kind=AttachmentKind.DOCUMENT, ref=document.file_id,
+                               mime_type=document.mime_type, size=document.file_size,
+                               name=(document.file_name or "")[:255] or None),)
         sound = message.voice or message.audio
         if sound and self.settings.asr_enabled:  # else: the "can't listen" notice
             return (Attachment(kind=AttachmentKind.AUDIO, ref=sound.file_id,
@@ -276,10 +334,11 @@ class TelegramAdapter(BaseAdapter):
                 self.settings, [self.settings.telegram_api_base_url]))
         return self._media
 
-    async def indicate_typing(self, key: ConversationKey, reply_context: dict) -> None:
+    async def indicate_typing(self, key: ConversationKey,
+                              reply_context: ReplyContext | None) -> None:
         bot = await self.bot()
         await bot.send_chat_action(chat_id=int(key.chat_id), action=constants.ChatAction.TYPING,
-                                   message_thread_id=reply_context.get("thread_id"))
+                                   message_thread_id=_context(reply_context).thread_id)
 
     async def on_startup(self, cache: StartupCache) -> None:
         """Groups mention the bot by @username: ask getMe once, retrying with backoff."""
@@ -298,17 +357,19 @@ class TelegramAdapter(BaseAdapter):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 300)
 
-    def streams(self, reply_context: dict) -> bool:
+    def streams(self, reply_context: ReplyContext | None) -> bool:
         # Drafts (sendMessageDraft) exist in private chats only.
-        return self.settings.telegram_streaming and bool(reply_context.get("private"))
+        return self.settings.telegram_streaming and _context(reply_context).private
 
-    async def show_partial(self, key: ConversationKey, reply_context: dict, text: str,
-                           draft_id: int) -> None:
-        # A draft is a 30-second preview, replaced when the final message is sent.
+    async def show_partial(self, key: ConversationKey, reply_context: ReplyContext | None,
+                           text: str, turn_id: str) -> None:
+        # A draft is a 30-second preview, replaced when the final message is sent; one draft
+        # id per turn (a non-zero integer), so each turn's drafts replace each other only.
         bot = await self.bot()
         preview = text[-self.max_text_length:] if len(text) > self.max_text_length else text
-        await bot.send_message_draft(chat_id=int(key.chat_id), draft_id=draft_id, text=preview,
-                                     message_thread_id=reply_context.get("thread_id"))
+        await bot.send_message_draft(chat_id=int(key.chat_id), draft_id=draft_id_of(turn_id),
+                                     text=preview,
+                                     message_thread_id=_context(reply_context).thread_id)
 
     async def send(self, reply: Reply, log_: DeliveryLog) -> None:
         try:
@@ -317,19 +378,43 @@ class TelegramAdapter(BaseAdapter):
             raise TransientSendError(str(exc), 2.0, code="network") from exc
         except TelegramError as exc:  # InvalidToken: retrying cannot help
             raise PermanentSendError(exc.message, code=type(exc).__name__) from exc
-        for index, part in enumerate(self.parts(reply)):
+        parts = self.parts(reply)
+        for index, part in enumerate(parts):
             if log_.is_sent(index):
                 continue
-            await self._send_part(bot, reply, part, first=index == 0)
-            log_.mark_sent(index)
+            keyboard = _keyboard(reply.feedback) \
+                if reply.feedback and part.formatted and index == len(parts) - 1 else None
+            sent = await self._send_part(bot, reply, part, first=index == 0, keyboard=keyboard)
+            log_.mark_sent(index, sent)
+
+    async def acknowledge_rating(self, message: InboundMessage, stored: int | None) -> None:
+        """Answer the button's callback query (a short thanks when stored), and replace the
+        two buttons by the choice. A reaction needs nothing."""
+        rating = message.rating
+        if rating is None or rating.callback_id is None:
+            return
+        bot = await self.bot()
+        await bot.answer_callback_query(
+            rating.callback_id,
+            text=None if stored is None else text(Text.FEEDBACK_THANKS, message.language_hint))
+        if stored and rating.message_id and rating.turn_id:
+            with contextlib.suppress(BadRequest):  # "message is not modified": shown already
+                await bot.edit_message_reply_markup(
+                    chat_id=int(message.key.chat_id), message_id=int(rating.message_id),
+                    reply_markup=telegram.InlineKeyboardMarkup([[telegram.InlineKeyboardButton(
+                        label(stored), callback_data=feedback_data(stored, rating.turn_id))]]))
 
     async def _send_part(self, bot: telegram.Bot, reply: Reply, part: OutgoingPart, *,
-                         first: bool) -> None:
-        context = reply.reply_context
+                         first: bool, keyboard: telegram.InlineKeyboardMarkup | None = None
+                         ) -> str:
+        """Send one part; returns the message id Telegram gave it."""
+        context = _context(reply.reply_context)
         kwargs: dict[str, Any] = {"chat_id": int(reply.key.chat_id)}
-        if context.get("thread_id") is not None:
-            kwargs["message_thread_id"] = context["thread_id"]
-        if first and not context.get("private", True) and reply.in_reply_to.isdigit():
+        if keyboard is not None:
+            kwargs["reply_markup"] = keyboard
+        if context.thread_id is not None:
+            kwargs["message_thread_id"] = context.thread_id
+        if first and not context.private and reply.in_reply_to.isdigit():
             kwargs["reply_parameters"] = telegram.ReplyParameters(
                 message_id=int(reply.in_reply_to), allow_sending_without_reply=True)
         html = markdown_to_telegram_html(part.text) if part.formatted else None
@@ -339,15 +424,15 @@ class TelegramAdapter(BaseAdapter):
             try:
                 if html is not None:
                     try:
-                        await bot.send_message(text=html, parse_mode=constants.ParseMode.HTML,
-                                               **kwargs)
-                        return
+                        sent = await bot.send_message(
+                            text=html, parse_mode=constants.ParseMode.HTML, **kwargs)
+                        return str(sent.message_id)
                     except BadRequest as exc:
                         # Never lose a reply to formatting: send the same part as plain text.
                         log.warning("telegram rejected HTML (%s); sending plain text", exc.message)
                         html = None
-                await bot.send_message(text=part.text, **kwargs)
-                return
+                sent = await bot.send_message(text=part.text, **kwargs)
+                return str(sent.message_id)
             except RetryAfter as exc:
                 wait = _seconds(exc.retry_after)
                 if wait > INLINE_RETRY_LIMIT or attempt == 2:
@@ -362,6 +447,13 @@ class TelegramAdapter(BaseAdapter):
                 raise TransientSendError(str(exc), 2.0, code="network") from exc
             except TelegramError as exc:  # ChatMigrated, Conflict, InvalidToken, ...
                 raise PermanentSendError(exc.message, code=type(exc).__name__) from exc
+        raise TransientSendError("telegram flood control", 1.0, code="429")  # not reached
+
+
+def _keyboard(turn_id: str) -> telegram.InlineKeyboardMarkup:
+    """👍 and 👎 under the answer's last part."""
+    return telegram.InlineKeyboardMarkup([[
+        telegram.InlineKeyboardButton(name, callback_data=data) for name, data in buttons(turn_id)]])
 
 
 _UNSUPPORTED = ("sticker", "voice", "audio", "video", "video_note", "animation", "document",
@@ -387,3 +479,17 @@ def _remove_case_insensitive(text: str, needle: str) -> str:
         start = found + len(needle)
     out.append(text[start:])
     return "".join(out)
+
+
+def _context(context: ReplyContext | None) -> TelegramContext:
+    """A Telegram reply context (a private chat's, when a reply carries none)."""
+    return context if isinstance(context, TelegramContext) else TelegramContext(chat_id=0,
+                                                                                 message_id=0)
+
+
+def draft_id_of(turn_id: str) -> int:
+    """The draft id of a turn's streamed previews: non-zero, stable, from the turn id."""
+    try:
+        return int(turn_id[:8], 16) or 1
+    except ValueError:
+        return (zlib.crc32(turn_id.encode()) & 0x7FFFFFFF) or 1

@@ -2,7 +2,7 @@
 
     getMe, deleteWebhook      check the token; Telegram refuses getUpdates while a webhook is set
     loop:
-      getUpdates(offset, timeout=TELEGRAM_POLLING_TIMEOUT_SECONDS, allowed_updates=["message"])
+      getUpdates(offset, timeout=TELEGRAM_POLLING_TIMEOUT_SECONDS, allowed_updates=["message", "callback_query", "message_reaction"])
       each update, in order:  TelegramAdapter.parse(raw) -> accept(messages) -> offsets.save(id+1)
 
 The offset moves past an update only after `accept` returned (the webhook's accept path: dedupe,
@@ -32,7 +32,7 @@ import httpx
 
 from adapters.base import AdapterError, PayloadError
 from adapters.telegram import ALLOWED_UPDATES, TelegramAdapter
-from bot.messages import InboundMessage
+from bot.kernel.messages import InboundMessage
 
 log = logging.getLogger(__name__)
 

@@ -151,6 +151,7 @@ _PARAGRAPH = re.compile(r"\n[ \t\r]*\n")
 _NEWLINE = re.compile(r"\n")
 _SENTENCE = re.compile(r"[.!?](?=\s)|[。！？။។]")
 _SPACE = re.compile(r"[\s\u200b]+")
+_BLANK_LINES = re.compile(r"(?:[ \t\r]*\n)+")
 
 # Preference order. Cuts inside a code block come after every cut outside one.
 _OUTSIDE_LEVELS = 4  # paragraph, line, sentence, space
@@ -235,8 +236,8 @@ class _Splitter:
         if not text[pos:block.body_end].strip():
             # Only blank lines were left of the block, and the last part closed it already.
             return self.skip_space(block.end)
-        blank = re.match(r"(?:[ \t\r]*\n)+", text[pos:block.body_end])
-        return pos + blank.end() if blank else pos
+        blank = _BLANK_LINES.match(text, pos, block.body_end)
+        return blank.end() if blank else pos
 
     def window(self, pos: int) -> int:
         """The furthest cut whose raw text fits, then past any whitespace that follows."""

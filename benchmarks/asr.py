@@ -4,9 +4,10 @@ For voice notes of 5, 15, 30 and 60 seconds (a tone with a tremolo, OGG/Opus as 
 WhatsApp send them), each clip is decoded with PyAV and transcribed by `TransformersRecogniser`
 (the transformers speech-recognition pipeline, 30-second chunking, the language detected per
 clip): first one clip at a time, then `--concurrency` clips submitted together from as many
-threads through `BatchingRecogniser`, as the inference worker's Celery threads do. Every
-30-second window generates exactly `--tokens` tokens (about what 30 s of speech holds), so the
-numbers compare like with like although the weights are random. Printed as a markdown table.
+threads, as the inference worker's Celery threads do (the host's batcher gathers them,
+`workers.models.batching`). Every 30-second window generates exactly `--tokens` tokens (about
+what 30 s of speech holds), so the numbers compare like with like although the weights are
+random. Printed as a markdown table.
 
     python benchmarks/asr.py                              # tiny random Whisper, CPU
     python benchmarks/asr.py --real-whisper-turbo-config  # large-v3-turbo shapes, random (GPU)
@@ -30,9 +31,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from tests.helpers.audio import voice_note
-from workers.asr.batching import BatchingRecogniser
-from workers.asr.transformers import TransformersRecogniser
 from workers.audio import Clip, decode
+from workers.models.speech.transformers import TransformersRecogniser
 
 LENGTHS = (5.0, 15.0, 30.0, 60.0)
 
@@ -70,7 +70,8 @@ def main() -> None:
                                            min_new_tokens=tokens,
                                            turbo_shapes=args.real_whisper_turbo_config))
         recogniser = TransformersRecogniser(model, device=args.device,
-                                            batch_size=args.concurrency)
+                                            batch_size=args.concurrency,
+                                            max_batch=args.concurrency, max_wait=0.05)
         started = time.perf_counter()
         recogniser.load()
         device = str(recogniser._pipe.device)
@@ -79,31 +80,30 @@ def main() -> None:
               f"per 30 s window; torch threads {torch.get_num_threads()}")
         name = torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"
         print(f"device: {name}\n")
-        recogniser.transcribe(decode(voice_note(2.0), 300))  # warm-up
-        batching = BatchingRecogniser(recogniser, max_batch=args.concurrency, max_wait=0.05)
+        recogniser.transcribe(decode(voice_note(2.0), 300, "audio/ogg"))  # warm-up
         print("| clip | decode ms | one at a time: s per s of audio | "
               f"{args.concurrency} together: s per s of audio | speed-up |")
         print("| --- | --- | --- | --- | --- |")
         for seconds in LENGTHS:
             data = voice_note(seconds)
-            decode_ms = statistics.median(timed(lambda d=data: decode(d, 600))
+            decode_ms = statistics.median(timed(lambda d=data: decode(d, 600, "audio/ogg"))
                                           for _ in range(args.repeats)) * 1000
-            clip = decode(data, 600)
+            clip = decode(data, 600, "audio/ogg")
             one = statistics.median(timed(lambda c=clip: recogniser.transcribe(c))
                                     for _ in range(args.repeats)) / seconds
-            together = statistics.median(_together(batching, clip, args.concurrency)
+            together = statistics.median(_together(recogniser, clip, args.concurrency)
                                          for _ in range(args.repeats))
             per_second = together / (seconds * args.concurrency)
             print(f"| {seconds:.0f} s | {decode_ms:.1f} | {one:.4f} | {per_second:.4f} | "
                   f"{one / per_second:.1f}x |")
 
 
-def _together(batching: BatchingRecogniser, clip: Clip, count: int) -> float:
+def _together(recogniser: TransformersRecogniser, clip: Clip, count: int) -> float:
     barrier = threading.Barrier(count + 1)
 
     def call() -> None:
         barrier.wait()
-        batching.transcribe(clip)
+        recogniser.transcribe(clip)
 
     threads = [threading.Thread(target=call) for _ in range(count)]
     for thread in threads:

@@ -3,8 +3,9 @@
 For 1, 4, 16 and 32 concurrent conversations, the same requests are generated twice in the same run:
 
 - one at a time: ``TransformersEngine.generate_batch([request])`` for each request in turn (batch size 1);
-- batched: one thread per conversation calls ``BatchingEngine.generate`` at the same moment, as the
-  worker's Celery threads do, and the batcher generates them together.
+- batched: one thread per conversation calls ``TransformersEngine.generate`` at the same moment, as
+  the worker's Celery threads do, and the host's batcher (`workers.models.batching`) generates them
+  together.
 
 Every request generates exactly ``--max-new-tokens`` tokens (``min_new_tokens`` is set to the same number on
 the model's generation config), so tokens/s compare like with like. Printed as a markdown table.
@@ -32,9 +33,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from workers.engines.base import ChatTurn, GenerationRequest
-from workers.engines.batching import BatchingEngine
-from workers.engines.transformers import TransformersEngine
+from workers.models.chat.base import ChatTurn, GenerationRequest
+from workers.models.chat.transformers import TransformersEngine
 
 # Known HBM bandwidths (bytes/s), for when the driver doesn't say.
 _BANDWIDTH = {"H200": 4.8e12, "H100 PCIe": 2.0e12, "H100 NVL": 3.9e12, "H100": 3.35e12, "A100": 2.0e12,
@@ -186,13 +186,14 @@ def one_at_a_time(engine: TransformersEngine, requests: list[GenerationRequest])
     return time.perf_counter() - started, tokens
 
 
-def batched(batcher: BatchingEngine, requests: list[GenerationRequest]) -> tuple[float, int, list[int]]:
+def batched(engine: TransformersEngine, requests: list[GenerationRequest]) -> tuple[float, int, list[int]]:
+    batcher = engine.batcher
     results = [None] * len(requests)
     barrier = threading.Barrier(len(requests) + 1)
 
     def conversation(i: int) -> None:
         barrier.wait()
-        results[i] = batcher.generate(requests[i])
+        results[i] = engine.generate(requests[i])
 
     threads = [threading.Thread(target=conversation, args=(i,)) for i in range(len(requests))]
     for thread in threads:
@@ -221,8 +222,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 32])
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--max-batch", type=int, default=16,
-                        help="BatchingEngine max_batch (the worker's ENGINE_MAX_BATCH_SIZE)")
-    parser.add_argument("--max-wait-ms", type=float, default=5.0, help="BatchingEngine max_wait")
+                        help="the batcher's max_batch (the worker's ENGINE_MAX_BATCH_SIZE)")
+    parser.add_argument("--max-wait-ms", type=float, default=5.0, help="the batcher's max_wait")
     parser.add_argument("--repeats", type=int, default=3, help="runs per cell; the median is shown")
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", default="auto")
@@ -252,7 +253,8 @@ def main() -> None:
     dtype = args.dtype
     if args.real_qwen3_vl_4b_config and dtype == "auto":
         dtype = "bfloat16"
-    engine = TransformersEngine(str(model_path), device=device, dtype=dtype)
+    engine = TransformersEngine(str(model_path), device=device, dtype=dtype, max_batch=args.max_batch,
+                                max_wait=args.max_wait_ms / 1000)
     engine.load()
     # every request generates exactly max_new_tokens tokens
     engine.model.generation_config.min_new_tokens = args.max_new_tokens
@@ -260,12 +262,11 @@ def main() -> None:
 
     most = max(args.concurrency)
     requests = build_requests(most, args.max_new_tokens, args.images)
-    batcher = BatchingEngine(engine, max_batch=args.max_batch, max_wait=args.max_wait_ms / 1000)
 
     # warm-up: first calls pay for lazy initialisation (kernels, allocator, caches)
     engine.generate_batch(requests[:1])
     engine.generate_batch(requests[: min(4, most)])
-    batched(batcher, requests[: min(4, most)])
+    batched(engine, requests[: min(4, most)])
 
     rows = []
     for concurrency in args.concurrency:
@@ -274,7 +275,7 @@ def main() -> None:
         for _ in range(args.repeats):
             seconds, tokens = one_at_a_time(engine, subset)
             alone_runs.append((seconds, tokens))
-            seconds, tokens, sizes = batched(batcher, subset)
+            seconds, tokens, sizes = batched(engine, subset)
             batch_runs.append((seconds, tokens))
         alone_s = statistics.median(s for s, _ in alone_runs)
         batch_s = statistics.median(s for s, _ in batch_runs)
@@ -288,7 +289,7 @@ def main() -> None:
     print(f"\n**{label}** ({parameters / 1e6:,.1f}M parameters, {str(engine.dtype).replace('torch.', '')}) "
           f"on {where}; {args.max_new_tokens} new tokens per reply"
           f"{', one 1024x768 photo per request' if args.images else ''}; "
-          f"BatchingEngine max_batch {args.max_batch}, max_wait {args.max_wait_ms:g} ms; median of {args.repeats}.\n")
+          f"batcher max_batch {args.max_batch}, max_wait {args.max_wait_ms:g} ms; median of {args.repeats}.\n")
     print("| concurrent | one at a time tok/s | batched tok/s | ratio | one at a time replies/s "
           "| batched replies/s | batches |")
     print("|---:|---:|---:|---:|---:|---:|---|")

@@ -33,11 +33,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from benchmarks.engine import QUESTIONS  # noqa: E402
-from workers.engines.base import ChatTurn, GenerationRequest  # noqa: E402
-from workers.engines.batching import BatchingEngine  # noqa: E402
-from workers.engines.transformers import TransformersEngine  # noqa: E402
-from workers.guards.base import BaseGuard  # noqa: E402
-from workers.guards.formats import format_named  # noqa: E402
+from workers.models.chat.base import ChatTurn, GenerationRequest  # noqa: E402
+from workers.models.chat.transformers import TransformersEngine  # noqa: E402
+from workers.models.guard.base import BaseGuard  # noqa: E402
+from workers.models.guard.formats import format_named  # noqa: E402
 from workers.moderation import Moderator  # noqa: E402
 
 
@@ -46,7 +45,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def run_turns(chat: BatchingEngine, moderator: Moderator | None, turns: int, concurrency: int,
+def run_turns(chat: TransformersEngine, moderator: Moderator | None, turns: int, concurrency: int,
               max_new_tokens: int) -> tuple[list[float], list[float]]:
     """Per-turn seconds, and the guard's seconds per check."""
     guard_seconds: list[float] = []
@@ -74,11 +73,11 @@ def run_turns(chat: BatchingEngine, moderator: Moderator | None, turns: int, con
 
 def build_guard(args: argparse.Namespace, guard_path: str | None) -> BaseGuard:
     if args.guard_url:
-        from workers.guards.openai import OpenAIGuard
+        from workers.models.guard.openai import OpenAIGuard
 
         fmt = format_named(args.guard_format or "sea-guard")
         return OpenAIGuard(args.guard_url, args.guard_name, fmt, timeout=60)
-    from workers.guards.transformers import TransformersGuard
+    from workers.models.guard.transformers import TransformersGuard
 
     assert guard_path
     fmt = format_named(args.guard_format or "sea-guard")
@@ -108,9 +107,8 @@ def main() -> None:
                     Path(tmp) / "chat", generation={"min_new_tokens": args.max_new_tokens}))
             if guard_model is None and not args.guard_url:
                 guard_model = str(build_tiny_qwen3_vl(Path(tmp) / "guard"))
-        engine = TransformersEngine(model, device=args.device)
+        engine = chat = TransformersEngine(model, device=args.device, max_batch=32, max_wait=0.005)
         engine.load()
-        chat = BatchingEngine(engine, max_batch=32, max_wait=0.005)
         guard = build_guard(args, guard_model)
         guard.load()
         moderator = Moderator(guard)

@@ -1,4 +1,4 @@
-"""Language identification accuracy and speed: `bot.language.detect` against langdetect alone.
+"""Language identification accuracy and speed: `bot.kernel.language.detect` against langdetect alone.
 
 Reads the project's labelled chat samples (`benchmarks/data/langid/*.tsv`, CC0, see the README
 there), runs both detectors on every line in the same process, and prints a markdown table:
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bot.language import detect, warm_up  # noqa: E402
+from bot.kernel.language import detect, warm_up  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "langid"
 LANGUAGES = ("en", "id", "ms", "tl", "th", "vi", "ta", "my", "km", "lo", "zh")

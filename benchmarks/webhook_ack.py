@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bot.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from bot.cli.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from tests.helpers.checkpoints import build_tiny_qwen3_vl  # noqa: E402
 from tests.helpers.services import WorkerProcess  # noqa: E402
 from tests.helpers.telegram_api import TelegramStandIn  # noqa: E402

@@ -26,10 +26,11 @@ from dataclasses import dataclass
 
 import redis
 
-from bot.messages import ConversationKey, InboundMessage, Platform
+from bot.kernel.messages import ConversationKey, InboundMessage, Platform
 from storage.keys import KeyBuilder
 
-__all__ = ["Backlog", "BlockList", "BlockedPerson", "RateDecision", "RateLimiter", "person_of"]
+__all__ = ["AbuseScreen", "Backlog", "BlockList", "BlockedPerson", "RateDecision", "RateLimiter",
+           "TurnScreen", "Verdict", "person_of"]
 
 # KEYS: bucket, noticed, event marker.  ARGV: capacity, window seconds.
 # Returns the decision: "ok", "limited-notice" (send the notice) or "limited".
@@ -62,6 +63,106 @@ redis.call('EXPIRE', KEYS[1], math.ceil(window) * 2)
 redis.call('SET', KEYS[3], decision, 'EX', math.ceil(window) * 2 + 3600)
 return decision
 """
+
+
+# The screen of a whole turn at once. KEYS: the block list, then each person's bucket and
+# "noticed" key. ARGV: capacity, window seconds, now, then per person: block-list field, tokens
+# wanted (0: only the block list). Returns per person {blocked (0/1), granted, notice (0/1)}.
+# One HMGET for every person's block-list entry; a person's bucket is read and written once.
+_SCREEN_TURN = """
+local capacity, window, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local people = (#ARGV - 3) / 2
+local fields = {}
+for i = 1, people do fields[i] = ARGV[2 + 2 * i] end
+local blocked = redis.call('HMGET', KEYS[1], unpack(fields))
+local out = {}
+for i = 1, people do
+  local want = tonumber(ARGV[3 + 2 * i])
+  if blocked[i] then
+    out[#out + 1] = {1, 0, 0}
+  elseif capacity <= 0 or want == 0 then
+    out[#out + 1] = {0, want, 0}
+  else
+    local bucket, noticed = KEYS[2 * i], KEYS[2 * i + 1]
+    local state = redis.call('HMGET', bucket, 'tokens', 'at')
+    local tokens, at = tonumber(state[1]), tonumber(state[2])
+    if tokens == nil then
+      tokens = capacity
+    else
+      tokens = math.min(capacity, tokens + math.max(0, now - at) * capacity / window)
+    end
+    local granted = math.min(math.floor(tokens), want)
+    tokens = tokens - granted
+    redis.call('HSET', bucket, 'tokens', tostring(tokens), 'at', tostring(now))
+    redis.call('EXPIRE', bucket, math.ceil(window) * 2)
+    local notice = 0
+    if granted < want and redis.call('SET', noticed, '1', 'NX', 'EX', math.ceil(window)) then
+      notice = 1
+    end
+    out[#out + 1] = {0, granted, notice}
+  end
+end
+return out
+"""
+
+
+class Verdict(enum.StrEnum):
+    """The screen's decision on one message of a turn."""
+
+    OK = "ok"
+    BLOCKED = "blocked"
+    LIMITED = "limited"
+
+
+@dataclass(frozen=True)
+class TurnScreen:
+    """The screen of a turn's messages: a verdict each (in order), and whether the person(s)
+    over the limit should be told to slow down (at most once a window each)."""
+
+    verdicts: tuple[Verdict, ...]
+    notify_limited: bool = False
+
+
+class AbuseScreen:
+    """The block list and the per-person rate limit, decided for all of a turn's messages in
+    one script when the turn is taken (each message is screened once: a resumed turn spends no
+    tokens again, and a message the web chat already paid for (`rate_checked`) spends none)."""
+
+    def __init__(self, client: redis.Redis, *, messages: int, window_seconds: float,
+                 keys: KeyBuilder | None = None) -> None:
+        self._redis = client
+        self._keys = keys or KeyBuilder()
+        self.messages = messages
+        self.window_seconds = window_seconds
+        self._screen = client.register_script(_SCREEN_TURN)
+
+    def screen(self, messages: list[InboundMessage] | tuple[InboundMessage, ...], *,
+               spend: bool = True) -> TurnScreen:
+        people: dict[tuple[str, str, str], list[int]] = {}
+        for index, message in enumerate(messages):
+            key = message.key
+            people.setdefault((key.platform.value, key.bot_id, person_of(message)),
+                              []).append(index)
+        keys = [self._keys.blocked()]
+        args: list[str | int | float] = [self.messages, self.window_seconds, time.time()]
+        for (platform, bot_id, person), indices in people.items():
+            keys += [self._keys.rate_bucket(Platform(platform), bot_id, person),
+                     self._keys.rate_noticed(Platform(platform), bot_id, person)]
+            wanted = sum(1 for i in indices if not messages[i].rate_checked) if spend else 0
+            args += [f"{platform}:{person}", wanted]
+        result = self._screen(keys=keys, args=args)
+        verdicts = [Verdict.OK] * len(messages)
+        notify = False
+        for (indices, (blocked, granted, notice)) in zip(people.values(), result, strict=True):
+            unpaid = [i for i in indices if spend and not messages[i].rate_checked]
+            for i in indices:
+                if int(blocked):
+                    verdicts[i] = Verdict.BLOCKED
+            if not int(blocked):
+                for i in unpaid[int(granted):]:
+                    verdicts[i] = Verdict.LIMITED
+            notify = notify or bool(int(notice))
+        return TurnScreen(tuple(verdicts), notify)
 
 
 def person_of(message: InboundMessage) -> str:
@@ -174,12 +275,16 @@ class Backlog:
         self._redis.zrem(self._keys.backlog(), turn_id)
 
     def oldest_age(self) -> float:
-        """Seconds the oldest waiting turn has waited (0 when none waits)."""
+        """Seconds the oldest waiting turn has waited (0 when none waits); entries of turns
+        that died (older than `stale_after`) are left to `sweep`."""
         now = time.time()
-        name = self._keys.backlog()
-        self._redis.zremrangebyscore(name, 0, now - self._stale_after)
-        oldest = self._redis.zrange(name, 0, 0, withscores=True)
+        oldest = self._redis.zrangebyscore(self._keys.backlog(), now - self._stale_after, "+inf",
+                                           start=0, num=1, withscores=True)
         return max(now - float(oldest[0][1]), 0.0) if oldest else 0.0
+
+    def sweep(self) -> None:
+        """Drop the entries of turns that died (the heartbeat's job, not a turn's)."""
+        self._redis.zremrangebyscore(self._keys.backlog(), 0, time.time() - self._stale_after)
 
     def notice_once(self, key: ConversationKey, window: float) -> bool:
         """True the first time in `window` seconds a conversation is told the bot is busy."""

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Literal, cast
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.messages import ConversationKey
+from bot.kernel.messages import ConversationKey
 from storage.keys import KeyBuilder
 
 # KEYS: marker, history.  ARGV: ttl, max turns, entries...
@@ -94,6 +95,28 @@ def estimate_tokens(entry: HistoryEntry, tokens_per_image: int = 256) -> int:
     return len(entry.text) // 4 + 1 + tokens_per_image * len(entry.image_ids)
 
 
+def parse_entries(raw: Iterable[bytes | str], max_tokens: int | None = None
+                  ) -> list[HistoryEntry]:
+    """History entries from their stored JSON (oldest first): the newest that fit `max_tokens`
+    (estimated), never starting with an answer whose question was dropped. A turn reads them
+    with its start (`ConversationStore.start_turn`), so this is where they become entries."""
+    entries = [HistoryEntry.model_validate_json(item) for item in raw]
+    if max_tokens is None:
+        return entries
+    kept: list[HistoryEntry] = []
+    budget = max_tokens
+    for entry in reversed(entries):
+        cost = estimate_tokens(entry)
+        if cost > budget:
+            break
+        budget -= cost
+        kept.append(entry)
+    kept.reverse()
+    while kept and kept[0].role == "assistant":
+        kept.pop(0)
+    return kept
+
+
 class RedisHistory:
     def __init__(self, client: redis.Redis, *, ttl: int, max_turns: int,
                  keys: KeyBuilder | None = None, max_images: int | None = None) -> None:
@@ -106,23 +129,7 @@ class RedisHistory:
 
     def load(self, key: ConversationKey, *, max_tokens: int | None = None) -> list[HistoryEntry]:
         """Oldest first; the newest entries that fit `max_tokens` (estimated)."""
-        raw = self._redis.lrange(self._keys.history(key), 0, -1)
-        entries = [HistoryEntry.model_validate_json(item) for item in raw]
-        if max_tokens is None:
-            return entries
-        kept: list[HistoryEntry] = []
-        budget = max_tokens
-        for entry in reversed(entries):
-            cost = estimate_tokens(entry)
-            if cost > budget:
-                break
-            budget -= cost
-            kept.append(entry)
-        kept.reverse()
-        # A history must not start with the assistant's answer to a question we dropped.
-        while kept and kept[0].role == "assistant":
-            kept.pop(0)
-        return kept
+        return parse_entries(self._redis.lrange(self._keys.history(key), 0, -1), max_tokens)
 
     def append(self, key: ConversationKey, *entries: HistoryEntry,
                once: str | None = None, since: float = 0.0) -> bool:

@@ -13,11 +13,9 @@
     sealion:conv:{conversation}:images              set: the ids of the conversation's images
     sealion:conv:{conversation}:lang                string: the conversation's reply language
     sealion:conv:{conversation}:lang_pin            string: the language pinned with /lang
-    sealion:turn:{turn_id}:sent                     set: indices of reply parts already sent
-    sealion:turn:{turn_id}:done                     string: the turn's history was written
+    sealion:turn:{turn_id}:sent:{part}              string: this part of the reply went out
     sealion:turn:{turn_id}:partial                  string: the answer so far (streaming)
     sealion:turn:{turn_id}:audio:{slot}             bytes: a voice note of the turn, until heard
-    sealion:turn:{turn_id}:plan                     string: the turn's TurnPlan JSON (for a resume)
     sealion:turn:{turn_id}:outcome                  string: the GenerationOutcome JSON, first wins
     sealion:turn:{turn_id}:delivering               string: a worker is sending the reply (short TTL)
     sealion:lease:{token}:started                   string: generation of this lease began
@@ -26,7 +24,8 @@
     sealion:metrics:{kind}:{name}                   hash: service metrics (storage/metrics.py)
     sealion:bot:{platform}:{bot}:username           string: the bot's own username (getMe)
     sealion:bot:{platform}:{bot}:poll_offset        string: the next update id to ask for (polling)
-    sealion:conv:{conversation}:outbox              stream: replies for a local channel (console, web)
+    sealion:conv:{conversation}:outbox              stream: replies for a local channel (console, web;
+                                                    storage/mailbox.py)
     sealion:upload:{upload_id}                      bytes: a photo given to a local channel
     sealion:model                                   hash: worker name -> model status JSON
     sealion:rate:{platform}:{bot}:{person}          hash: a person's token bucket (storage/abuse.py)
@@ -35,9 +34,23 @@
     sealion:blocked                                 hash: "{platform}:{person}" -> JSON (block list)
     sealion:backlog                                 sorted set: turn id -> when it went to the model
     sealion:conv:{conversation}:busy                string: the busy notice went out (its window)
+    sealion:conv:{conversation}:handoff             string: Hold JSON while a person answers instead
+                                                    of the bot (TTL: HANDOFF_TTL_SECONDS, re-armed
+                                                    by operator activity; storage/handoff.py)
+    sealion:handoffs                                sorted set: conversation key JSON -> when its
+                                                    hold expires (the console's waiting list)
+    sealion:admin:session:{session_id}              string: a console session signed in and not
+                                                    signed out (TTL: the session's lifetime)
     sealion:erased:{platform}:{person}              string: when the person's data was deleted;
                                                     while it lives no history or photo of their
                                                     conversations is written (storage/erasure.py)
+    sealion:sent:{platform}:{bot}:{YYYY-MM}         string: messages sent this month (UTC; counted
+                                                    where a monthly budget applies: WhatsApp)
+    sealion:sent:{platform}:{bot}:{YYYY-MM}:paused:{person}
+                                                    string: the person got this month's pause note
+    sealion:ids:{platform}                          hash: a person's id (phone, BSUID) -> their
+                                                    canonical id (storage/identities.py)
+    sealion:ids:{platform}:{canonical}              set: every id of that person
 
 `{conversation}` is `ConversationKey.as_path()`: platform:bot:chat:user.
 
@@ -49,7 +62,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.messages import ConversationKey, Platform
+from bot.kernel.messages import ConversationKey, Platform
 
 
 class Queue(StrEnum):
@@ -123,20 +136,14 @@ class KeyBuilder:
     def language_pin(self, key: ConversationKey) -> str:
         return self.conversation(key, "lang_pin")
 
-    def turn_sent(self, turn_id: str) -> str:
-        return f"{self.prefix}:turn:{turn_id}:sent"
+    def turn_sent(self, turn_id: str, part: int) -> str:
+        return f"{self.prefix}:turn:{turn_id}:sent:{part}"
 
     def turn_partial(self, turn_id: str) -> str:
         return f"{self.prefix}:turn:{turn_id}:partial"
 
     def turn_audio(self, turn_id: str, slot: int) -> str:
         return f"{self.prefix}:turn:{turn_id}:audio:{slot}"
-
-    def turn_done(self, turn_id: str) -> str:
-        return f"{self.prefix}:turn:{turn_id}:done"
-
-    def turn_plan(self, turn_id: str) -> str:
-        return f"{self.prefix}:turn:{turn_id}:plan"
 
     def turn_outcome(self, turn_id: str) -> str:
         return f"{self.prefix}:turn:{turn_id}:outcome"
@@ -191,6 +198,31 @@ class KeyBuilder:
 
     def busy_notice(self, key: ConversationKey) -> str:
         return self.conversation(key, "busy")
+
+    def sent_month(self, platform: Platform, bot_id: str, month: str) -> str:
+        return f"{self.prefix}:sent:{platform.value}:{bot_id}:{month}"
+
+    def paused_note(self, platform: Platform, bot_id: str, month: str, person: str) -> str:
+        return f"{self.sent_month(platform, bot_id, month)}:paused:{person}"
+
+    def paused_patterns(self, platform: Platform, person: str) -> str:
+        """A SCAN pattern of a person's pause notes on every bot and month of a platform."""
+        return f"{self.prefix}:sent:{platform.value}:*:paused:{glob_escape(person)}"
+
+    def identities(self, platform: Platform) -> str:
+        return f"{self.prefix}:ids:{platform.value}"
+
+    def identity_aliases(self, platform: Platform, person: str) -> str:
+        return f"{self.identities(platform)}:{person}"
+
+    def handoff(self, key: ConversationKey) -> str:
+        return self.conversation(key, "handoff")
+
+    def handoffs(self) -> str:
+        return f"{self.prefix}:handoffs"
+
+    def admin_session(self, session_id: str) -> str:
+        return f"{self.prefix}:admin:session:{session_id}"
 
 
 def glob_escape(text: str) -> str:

@@ -1,19 +1,39 @@
-"""Service metrics kept in Redis, so that every process (API, I/O and GPU workers, on any
-machine) adds to the same figures and the API's `/metrics` shows them all to Prometheus.
+"""Service metrics: recorded in process memory, flushed into Redis, so that every process (API,
+I/O and GPU workers, on any machine) adds to the same figures and the API's `/metrics` shows
+them all to Prometheus.
 
     sealion:metrics:counter:{name}     hash: label set (JSON) -> count
     sealion:metrics:hist:{name}        hash: "{labels}|{bucket}" -> count, "{labels}|sum", "|count"
 
-Recording never raises: a metric lost while Redis is away is better than a reply lost.
+`inc` and `observe` only add to this process's pending values (a lock and a dict: no Redis
+command, no I/O, safe on an event loop). A daemon thread of the object, started by the first
+record, flushes them every `flush_seconds` as one MULTI/EXEC of HINCRBY/HINCRBYFLOAT, one per
+field that changed; `flush()` does it at once (the API's `/metrics` flushes its own process
+before reading), `close()` stops the thread and flushes, and at interpreter exit every live
+object flushes once more (`atexit`). A histogram observation is one bucket field per bound it
+fits under, so 300 turns in a window cost the same few dozen commands as one.
+
+Recording never raises: a metric lost is better than a reply lost. A flush while Redis is away
+keeps its values for the next flush: they add to the pending fields, so what waits is bounded
+by the number of distinct fields (metric x label set x bucket; labels open to input are bounded,
+`BOUNDED_LABELS`), and beyond `MAX_PENDING_FIELDS` new fields are dropped and counted. The
+final flush is skipped when the last one failed (a stop does not wait on a Redis that is away).
+A forked child starts with no pending values and its own thread (the parent's are the
+parent's to flush).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import math
+import os
+import threading
+import weakref
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import redis
 from prometheus_client.core import (
@@ -24,6 +44,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from bot.kernel.languages import SUPPORTED_LANGUAGES
 from storage.keys import KeyBuilder, Queue
 
 log = logging.getLogger(__name__)
@@ -37,15 +58,22 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...], Sequence[float]]] = {
     "webhooks": ("counter", "Webhook requests by platform and HTTP status",
                  ("platform", "status"), ()),
     "duplicates": ("counter", "Redelivered webhook events dropped", ("platform",), ()),
+    "paused_messages": ("counter", "Messages held: the monthly message budget is spent",
+                        ("platform",), ()),
+    "identity_links": ("counter", "Events that linked a person's old ids to new ones",
+                       ("platform",), ()),
     "pending_dropped": ("counter", "Waiting messages dropped over MAX_PENDING_MESSAGES",
                         ("platform",), ()),
-    "enqueue_failures": ("counter", "Accepted messages whose task could not be published (the "
-                         "reconciler starts them)", ("platform",), ()),
     "turns_resumed": ("counter", "Turns resumed after their worker died", (), ()),
+    "turns_held_for_person": ("counter",
+                              "Turns not answered: a person of the team answers (hand-off)",
+                              (), ()),
     "turns_failed": ("counter", "Turns ended with the apology after an error, by error type",
                      ("step",), ()),
     "reconciled": ("counter", "Conversations restarted by the reconciler", (), ()),
     "languages": ("counter", "Reply languages chosen for turns", ("language",), ()),
+    "ratings": ("counter", "Ratings of answers (+1, -1, 0 removed, unknown: no such answer)",
+                ("platform", "value"), ()),
     "regenerations": ("counter", "Answers generated again because of their language", (), ()),
     "send_errors": ("counter", "Replies the platform refused, by platform and error",
                     ("platform", "code"), ()),
@@ -75,45 +103,168 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...], Sequence[float]]] = {
 }
 
 
+#: Labels whose values people choose or influence, and the values each may take: any other
+#: is recorded and exported as `OTHER`. Prometheus keeps a series per label value, so a label
+#: open to input (a reply language from a sender's `language_code`) must be a known small set.
+BOUNDED_LABELS: dict[str, frozenset[str]] = {"language": frozenset(SUPPORTED_LANGUAGES)}
+OTHER = "other"
+
+
+#: Distinct fields a process keeps waiting for Redis at most; new ones beyond are dropped.
+MAX_PENDING_FIELDS = 10_000
+
+#: Every object that may hold values not yet in Redis, flushed once more at interpreter exit.
+_LIVE: weakref.WeakSet[RedisMetrics] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for metrics in list(_LIVE):
+        metrics.close()
+
+
 class RedisMetrics:
-    def __init__(self, client: redis.Redis, keys: KeyBuilder | None = None) -> None:
+    """Counters and histograms of one process, flushed into the service's Redis hashes."""
+
+    def __init__(self, client: redis.Redis, keys: KeyBuilder | None = None, *,
+                 flush_seconds: float = 5.0) -> None:
         self._redis = client
         self._keys = keys or KeyBuilder()
+        self._flush_seconds = flush_seconds
+        self._lock = threading.Lock()
+        #: (hash key, field) -> amount not yet in Redis: HINCRBY for counts, HINCRBYFLOAT else.
+        self._ints: dict[tuple[str, str], int] = {}
+        self._floats: dict[tuple[str, str], float] = {}
+        #: Records dropped because MAX_PENDING_FIELDS fields were already waiting.
+        self.dropped = 0
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._pid = os.getpid()
+        self._last_flush_failed = False
 
     def _key(self, kind: str, name: str) -> str:
         return self._keys.metric(kind, name)
 
+    # --- recording (memory only) -----------------------------------------------------------------
     def inc(self, name: str, amount: float = 1, **labels: str) -> None:
-        try:
-            self._redis.hincrbyfloat(self._key("counter", name), _labels(labels), amount)
-        except redis.RedisError as exc:
-            log.debug("metric %s not recorded: %s", name, exc)
+        self._record((), ((self._key("counter", name), _labels(labels), float(amount)),))
 
     def observe(self, name: str, value: float, **labels: str) -> None:
         buckets = METRICS[name][3]
         label = _labels(labels)
+        key = self._key("hist", name)
+        counts = [(key, f"{label}|{bound}", 1) for bound in buckets if value <= bound]
+        counts.append((key, f"{label}|count", 1))
+        self._record(counts, ((key, f"{label}|sum", float(value)),))
+
+    def _record(self, counts: Sequence[tuple[str, str, int]],
+                amounts: Sequence[tuple[str, str, float]]) -> None:
+        with self._lock:
+            self._own_process()
+            self._add(self._ints, counts)
+            self._add(self._floats, amounts)
+            if self._thread is None:
+                self._start_flusher()
+
+    def _add(self, into: dict[tuple[str, str], Any],
+             items: Sequence[tuple[str, str, float]]) -> None:
+        """Add to the pending fields (the lock held); a new field only while there is room."""
+        for key, field, amount in items:
+            at = (key, field)
+            if at in into:
+                into[at] += amount
+            elif len(self._ints) + len(self._floats) < MAX_PENDING_FIELDS:
+                into[at] = amount
+            else:
+                self.dropped += 1
+
+    def _own_process(self) -> None:
+        """After a fork: forget the parent's pending values and thread (the lock held)."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._ints, self._floats = {}, {}
+            self._thread, self._stop = None, threading.Event()
+
+    def pending(self) -> int:
+        """How many fields wait for the next flush."""
+        with self._lock:
+            return len(self._ints) + len(self._floats)
+
+    # --- flushing --------------------------------------------------------------------------------
+    def _start_flusher(self) -> None:
+        _LIVE.add(self)
+        self._thread = threading.Thread(target=_flush_every, daemon=True, name="metrics",
+                                        args=(weakref.ref(self), self._stop, self._flush_seconds))
+        self._thread.start()
+
+    def flush(self) -> bool:
+        """Write the pending values into Redis now (one MULTI/EXEC); False when Redis was away
+        (they wait for the next flush). Never raises."""
+        with self._lock:
+            self._own_process()
+            ints, floats = self._ints, self._floats
+            self._ints, self._floats = {}, {}
+        if not ints and not floats:
+            return True
         try:
-            pipe = self._redis.pipeline(transaction=False)
-            key = self._key("hist", name)
-            for bound in buckets:
-                if value <= bound:
-                    pipe.hincrby(key, f"{label}|{bound}", 1)
-            pipe.hincrbyfloat(key, f"{label}|sum", value)
-            pipe.hincrby(key, f"{label}|count", 1)
+            pipe = self._redis.pipeline(transaction=True)
+            for (key, field), count in ints.items():
+                pipe.hincrby(key, field, count)
+            for (key, field), amount in floats.items():
+                pipe.hincrbyfloat(key, field, amount)
             pipe.execute()
         except redis.RedisError as exc:
-            log.debug("metric %s not recorded: %s", name, exc)
+            # MULTI/EXEC: none of it was applied; it goes back to wait for the next flush.
+            with self._lock:
+                self._add(self._ints, [(k, f, v) for (k, f), v in ints.items()])
+                self._add(self._floats, [(k, f, v) for (k, f), v in floats.items()])
+            if not self._last_flush_failed:
+                log.warning("metrics not flushed (%s); kept for the next flush",
+                            type(exc).__name__)
+            self._last_flush_failed = True
+            return False
+        self._last_flush_failed = False
+        return True
 
+    def close(self) -> None:
+        """Stop the flushing thread and flush what is pending (skipped when the last flush
+        failed: a stop does not wait on a Redis that is away). Recording later starts a new
+        thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            stop, self._stop = self._stop, threading.Event()
+        stop.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=1.0)
+        if not self._last_flush_failed:
+            self.flush()
+        _LIVE.discard(self)
+
+    # --- reading ---------------------------------------------------------------------------------
     def counter(self, name: str) -> dict[str, float]:
+        """The service's counter `name` by label set (this process's pending values first)."""
+        self.flush()
         raw = self._redis.hgetall(self._key("counter", name))
         return {_s(k): float(v) for k, v in raw.items()}
 
     def histogram(self, name: str) -> dict[str, dict[str, float]]:
+        """The service's histogram `name`: label set -> bucket/"sum"/"count" -> value."""
+        self.flush()
         out: dict[str, dict[str, float]] = defaultdict(dict)
         for field, value in self._redis.hgetall(self._key("hist", name)).items():
             label, _, part = _s(field).rpartition("|")
             out[label][part] = float(value)
         return out
+
+
+def _flush_every(ref: weakref.ref[RedisMetrics], stop: threading.Event, seconds: float) -> None:
+    """The flushing thread: holds its object weakly, so a forgotten object ends its thread."""
+    while not stop.wait(seconds):
+        metrics = ref()
+        if metrics is None:
+            return
+        metrics.flush()
+        del metrics
 
 
 class RedisCollector(Collector):
@@ -129,16 +280,25 @@ class RedisCollector(Collector):
         for name, (kind, doc, label_names, buckets) in METRICS.items():
             full = f"sealion_{name}"
             family: CounterMetricFamily | HistogramMetricFamily
+            # Label sets stored before a label was bounded add up under their bounded values.
             if kind == "counter":
                 family = CounterMetricFamily(full, doc, labels=label_names)
+                totals: dict[tuple[str, ...], float] = defaultdict(float)
                 for label, value in self._metrics.counter(name).items():
-                    family.add_metric(_values(label, label_names), value)
+                    totals[_values(label, label_names)] += value
+                for values, total in totals.items():
+                    family.add_metric(list(values), total)
             else:
                 family = HistogramMetricFamily(full, doc, labels=label_names)
+                merged: dict[tuple[str, ...], dict[str, float]] = defaultdict(
+                    lambda: defaultdict(float))
                 for label, parts in self._metrics.histogram(name).items():
+                    into = merged[_values(label, label_names)]
+                    for part, value in parts.items():
+                        into[part] += value
+                for values, parts in merged.items():
                     cumulative = [(_bound(b), parts.get(str(b), 0.0)) for b in buckets]
-                    family.add_metric(_values(label, label_names), cumulative,
-                                      sum_value=parts.get("sum", 0.0))
+                    family.add_metric(list(values), cumulative, sum_value=parts.get("sum", 0.0))
             yield family
         depth = GaugeMetricFamily("sealion_queue_depth", "Tasks waiting in each Celery queue",
                                   labels=("queue",))
@@ -147,13 +307,20 @@ class RedisCollector(Collector):
         yield depth
 
 
+def _bounded(name: str, value: object) -> str:
+    allowed = BOUNDED_LABELS.get(name)
+    text = str(value)
+    return text if allowed is None or text in allowed else OTHER
+
+
 def _labels(labels: dict[str, str]) -> str:
-    return json.dumps({k: str(v) for k, v in sorted(labels.items())}, separators=(",", ":"))
+    return json.dumps({k: _bounded(k, v) for k, v in sorted(labels.items())},
+                      separators=(",", ":"))
 
 
-def _values(label: str, names: Sequence[str]) -> list[str]:
+def _values(label: str, names: Sequence[str]) -> tuple[str, ...]:
     parsed = json.loads(label) if label else {}
-    return [parsed.get(n, "") for n in names]
+    return tuple(_bounded(n, parsed[n]) if n in parsed else "" for n in names)
 
 
 def _bound(bound: float) -> str:

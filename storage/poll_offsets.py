@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import redis
 
-from bot.messages import Platform
+from bot.kernel.messages import Platform
 from storage.keys import KeyBuilder
 
 OFFSET_TTL_SECONDS = 24 * 3600

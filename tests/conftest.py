@@ -23,9 +23,11 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
-from bot.embedded_redis import EmbeddedRedis  # noqa: E402
+from bot.cli.embedded_redis import EmbeddedRedis  # noqa: E402
 from tests.helpers.services import WorkerProcess  # noqa: E402
 from tests.helpers.specs import LINE_SPECS, TELEGRAM_BOT_API, WHATSAPP_CLOUD_API  # noqa: E402
+from tests.helpers.tiers import assign_tiers, tier_rules  # noqa: E402
+from tests.helpers.waiting import unwatch, watch  # noqa: E402
 
 TELEGRAM_TOKEN = "7000001:AAtest-token-for-the-stand-in"
 WEBHOOK_SECRET = secrets.token_urlsafe(24)
@@ -40,6 +42,26 @@ ASR_KEY = "asr-test-key"
 ARCHITECTURES = ("qwen3_vl", "gemma3")
 
 _chat_ids = itertools.count(1001)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test gets its tier: unit, integration or e2e (tests/helpers/tiers.py)."""
+    assign_tiers(items, Path(__file__).parent)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    """A unit test's fixtures may open no connection and start no process; an integration
+    test's start no process of the service (tests/helpers/tiers.py)."""
+    with tier_rules(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """Nor may the test itself."""
+    with tier_rules(item):
+        return (yield)
 
 
 def new_chat_id() -> int:
@@ -163,6 +185,8 @@ def service_env(redis_url: str, model: Path, *, telegram: str, line: str, whatsa
         CELERY_TASK_TIME_LIMIT="10",
         CELERY_VISIBILITY_TIMEOUT="12",
         CELERY_RESTORE_INTERVAL="1",
+        # The workers' metrics reach Redis (and /metrics) within half a second.
+        METRICS_FLUSH_SECONDS="0.5",
         HF_HUB_OFFLINE="1",
     )
     env.update(extra)
@@ -176,8 +200,8 @@ class Deployment:
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         from fastapi.testclient import TestClient
 
-        from bot.app import create_app
-        from bot.settings import Settings
+        from bot.kernel.settings import Settings
+        from bot.web.app import create_app
 
         self.env = env
         self.redis_url = env["REDIS_URL"]
@@ -185,12 +209,15 @@ class Deployment:
         self.settings = Settings(**{k.lower(): v for k, v in env.items()
                                     if k.lower() in Settings.model_fields})
         self.worker = WorkerProcess(env, log_path)
-        # An in-process API on this machine: a loopback client, as /metrics expects one.
-        self.client = TestClient(create_app(self.settings), client=("127.0.0.1", 50000))
+        # An in-process API on this machine: a loopback client asking for a loopback Host, as
+        # /metrics expects one.
+        self.client = TestClient(create_app(self.settings), base_url="http://127.0.0.1",
+                                 client=("127.0.0.1", 50000))
 
     def start(self) -> Deployment:
         self.client.__enter__()
         self.worker.start(self.redis_url)
+        watch(self.redis_url)
         return self
 
     def restart_worker(self, log_name: str = "restarted") -> None:
@@ -198,6 +225,7 @@ class Deployment:
         self.worker.start(self.redis_url)
 
     def stop(self) -> None:
+        unwatch(self.redis_url)
         self.worker.stop()
         self.client.__exit__(None, None, None)
 

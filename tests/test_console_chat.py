@@ -9,16 +9,16 @@ import sys
 import redis
 from PIL import Image
 
-from bot.messages import ConversationKey, Platform
-from bot.texts import Text, text
+from bot.kernel.messages import ConversationKey, Platform
+from bot.kernel.texts import Text, text
 from storage.history import RedisHistory
 from tests.conftest import new_chat_id
 from tests.helpers.waiting import wait_until
 
-try:  # the language table moved to bot.languages
-    from bot.languages import LANGUAGE_NAMES
+try:  # the language table moved to bot.kernel.languages
+    from bot.kernel.languages import LANGUAGE_NAMES
 except ImportError:  # pragma: no cover
-    from bot.texts import LANGUAGE_NAMES  # type: ignore[attr-defined,no-redef]
+    from bot.kernel.texts import LANGUAGE_NAMES  # type: ignore[attr-defined,no-redef]
 
 
 def test_text_image_reset_and_reply_language_in_the_terminal(qwen_service, tmp_path):

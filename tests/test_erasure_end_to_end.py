@@ -11,12 +11,12 @@ import time
 import pytest
 import redis
 
-from bot.messages import ConversationKey, Platform
+from bot.kernel.messages import ConversationKey, Platform
 from storage.keys import KeyBuilder
 from storage.log import ConversationFilter, ConversationLog
 from tests.conftest import TELEGRAM_TOKEN
 from tests.helpers.updates import group_update, text_update
-from tests.helpers.waiting import sent_to, wait_until
+from tests.helpers.waiting import sent_to, wait_settled, wait_until
 
 PASSWORD = "a long enough admin password"
 BOT_ID = TELEGRAM_TOKEN.split(":")[0]
@@ -46,7 +46,8 @@ def privately(person: int, text: str) -> dict:
     return now_date(text_update(person, text))
 
 
-def admin_delete(service, user_id: int) -> None:
+def admin_delete(service, user_id: int | str, platform: str = "telegram") -> str:
+    """Delete a person with the console's form; returns the confirmation page."""
     client = service.client
     page = client.get("/admin/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
@@ -54,12 +55,13 @@ def admin_delete(service, user_id: int) -> None:
         "username": "admin", "password": PASSWORD, "csrf": csrf, "next": "/admin"})
     assert signed.status_code == 303, signed.text
     form = client.get("/admin/people/delete",
-                      params={"platform": "telegram", "user_id": str(user_id)})
+                      params={"platform": platform, "user_id": str(user_id)})
     assert form.status_code == 200
     csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
     done = client.post("/admin/people/delete", follow_redirects=False, data={
-        "platform": "telegram", "user_id": str(user_id), "csrf": csrf})
+        "platform": platform, "user_id": str(user_id), "csrf": csrf})
     assert done.status_code == 303, done.text
+    return form.text
 
 
 def replies(telegram, chat: int, count: int) -> list[str]:
@@ -97,7 +99,7 @@ def test_deleting_a_person_removes_their_group_messages_and_all_their_keys(servi
         telegram.set_delay("sendMessage", 0)
         replies(telegram, budi, 2)  # the answer still reaches the person
         wait_until(lambda: not client.exists(keys.turn(private)), 30, "the turn in flight ends")
-        time.sleep(1.0)
+        wait_settled(budi)  # every turn of the person's is over (and logged, if it ever will be)
 
         for secret in ("durian", "rendang", "satay", "Budi"):
             found = log.list_conversations(ConversationFilter(search=secret))
@@ -110,5 +112,42 @@ def test_deleting_a_person_removes_their_group_messages_and_all_their_keys(servi
         assert left == [keys.erased(Platform.TELEGRAM, str(budi))], left
     finally:
         telegram.set_delay("sendMessage", 0)
+        client.close()
+        log.close()
+
+
+def test_deleting_one_whatsapp_id_deletes_the_person_under_all_of_them(service, whatsapp):
+    """A person who wrote by phone, then with a BSUID, then by BSUID only, deleted by the BSUID:
+    their phone-keyed conversation, their log rows and their identity map entries all go."""
+    from tests.helpers.payloads import whatsapp_person
+
+    n = next(_people)
+    phone, bsuid = str(6_570_000_000 + n % 10_000_000), f"SG.{n}"
+    log = ConversationLog(service.settings.database_url)
+    client = redis.Redis.from_url(service.redis_url)
+    try:
+        secrets = [f"nasilemak{n}", f"kayatoast{n}", f"chendol{n}"]  # no model writes these
+        for count, body in enumerate((whatsapp_person(f"my {secrets[0]}", phone=phone),
+                                      whatsapp_person(f"my {secrets[1]}", phone=phone,
+                                                      bsuid=bsuid),
+                                      whatsapp_person(f"my {secrets[2]}", bsuid=bsuid)), 1):
+            assert service.post_whatsapp(body).status_code == 200
+            wait_until(lambda c=count: len(whatsapp.sent_texts(phone))
+                       + len(whatsapp.sent_texts(bsuid)) >= c, 60, f"answer {count}")
+        wait_until(lambda: sum(c.message_count for c in log.person_conversations(
+            "whatsapp", phone)) == 6, 30, "the three turns logged")
+        service.client.cookies.clear()  # sign in afresh (an earlier test may have)
+        page = admin_delete(service, bsuid, "whatsapp")
+        assert f"also known as <code>{phone}</code>" in page
+        for secret in secrets:
+            assert log.list_conversations(ConversationFilter(search=secret)).total == 0
+        assert log.person_conversations("whatsapp", phone) == []
+        assert log.person_conversations("whatsapp", bsuid) == []
+        left = sorted(k.decode() for k in client.scan_iter(match="*")
+                      if phone.encode() in k or bsuid.encode() in k)
+        assert left == sorted([KeyBuilder().erased(Platform.WHATSAPP, phone),
+                               KeyBuilder().erased(Platform.WHATSAPP, bsuid)]), left
+        assert not client.hexists(KeyBuilder().identities(Platform.WHATSAPP), bsuid)
+    finally:
         client.close()
         log.close()

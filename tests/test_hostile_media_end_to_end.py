@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.texts import Text, text
+from bot.kernel.texts import Text, text
 from tests.conftest import new_chat_id
 from tests.helpers.fetch_server import FetchServer
 from tests.helpers.hostile_images import BOMB_PNG, POISON_WEBP

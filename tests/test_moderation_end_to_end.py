@@ -3,8 +3,8 @@ Celery worker -> the guard (a loopback OpenAI-compatible stand-in answering safe
 tests/helpers/guard_api.py) around the tiny chat model -> the platform stand-ins.
 
 One deployment: GUARD_BACKEND=openai, GUARD_FAIL=closed, RATE_LIMIT_MESSAGES=3 per 30 s,
-BUSY_NOTICE_SECONDS=1.5. The chat model is "called" when a generation is counted in
-sealion_generation_seconds (the worker's own metric) and when the guard sees an answer.
+BUSY_NOTICE_SECONDS=1.5. The chat model is "called" for a turn when its log row records tokens
+generated, and when the guard sees an answer.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from bot.messages import ConversationKey, Platform
-from bot.texts import REPLY_INSTRUCTION, Text, text
+from bot.kernel.messages import ConversationKey, Platform
+from bot.kernel.texts import REPLY_INSTRUCTION, Text, text
 from storage.abuse import BlockList
 from storage.history import RedisHistory
+from storage.keys import KeyBuilder
 from storage.log import ConversationLog
 from storage.metrics import RedisMetrics
 from tests.conftest import TELEGRAM_TOKEN, WHATSAPP_PHONE_ID, new_chat_id
@@ -27,7 +28,7 @@ from tests.helpers.conversation_log import find_conversation
 from tests.helpers.guard_api import GuardStandIn
 from tests.helpers.payloads import line_event, whatsapp_message
 from tests.helpers.updates import photo_update, text_update
-from tests.helpers.waiting import sent_to, wait_until
+from tests.helpers.waiting import sent_to, wait_count, wait_settled, wait_until
 from tests.test_telegram_end_to_end import jpeg
 
 BOT_ID = TELEGRAM_TOKEN.split(":")[0]
@@ -99,13 +100,8 @@ class Person:
             return [c.params["text"] for c in sent_to(self.stand_in, int(self.id))]
         return self.stand_in.sent_texts(self.id)
 
-    def wait(self, count: int, timeout: float = 60, settle: float = 1.5) -> list[str]:
-        wait_until(lambda: len(self.sent()) >= count, timeout,
-                   f"{count} message(s) to {self.platform} {self.id}")
-        time.sleep(settle)
-        sent = self.sent()
-        assert len(sent) == count, sent
-        return sent
+    def wait(self, count: int, timeout: float = 60) -> list[str]:
+        return wait_count(self.sent, self.id, count, timeout)
 
 
 def _line_bot_id(service) -> str:
@@ -119,12 +115,6 @@ def _line_bot_id(service) -> str:
 def person(request, moderated, telegram, line, whatsapp, guard) -> Person:
     stand_in = {"telegram": telegram, "line": line, "whatsapp": whatsapp}[request.param]
     return Person(request.param, moderated, stand_in)
-
-
-def generations(service) -> float:
-    client = redis.Redis.from_url(service.redis_url)
-    raw = client.hgetall("sealion:metrics:hist:generation_seconds")
-    return sum(float(v) for k, v in raw.items() if k.decode().endswith("|count"))
 
 
 def history(service, person: Person) -> list[tuple[str, str]]:
@@ -152,15 +142,14 @@ def test_safe_message_is_answered_after_both_checks(person, guard):
 
 
 def test_unsafe_message_is_refused_without_calling_the_model(person, guard):
-    before = generations(person.service)
     person.say(UNSAFE)
     [answer] = person.wait(1)
     assert answer == text(Text.GUARD_REFUSAL, "en")
-    assert generations(person.service) == before  # the chat model never ran
     assert [c.side for c in guard.checks()] == ["input"]  # no answer to check
     assert history(person.service, person) == []  # the refused text is not remembered
     [inbound, outbound] = logged(person.service, person)
     assert (inbound.guard_label, outbound.text) == ("unsafe", answer)
+    assert outbound.completion_tokens is None  # the chat model never ran for this turn
 
 
 def test_unsafe_answer_is_replaced_by_the_refusal(person, guard):
@@ -188,16 +177,15 @@ def test_refusal_is_in_the_persons_language(moderated, telegram, guard):
 
 def test_a_guard_that_is_down_fails_closed(moderated, telegram, guard):
     guard.down = True
-    chat = new_chat_id()
-    before = generations(moderated)
-    moderated.post_update(text_update(chat, SAFE, language_code="en"))
-    wait_until(lambda: sent_to(telegram, chat), 60, "the apology")
-    time.sleep(1.0)
-    [reply] = sent_to(telegram, chat)
-    assert reply.params["text"] == text(Text.APOLOGY, "en")
-    assert generations(moderated) == before
-    failures = RedisMetrics(redis.Redis.from_url(moderated.redis_url)).counter("guard_failures")
-    assert failures.get('{"mode":"closed","side":"input"}', 0) >= 1
+    person = Person("telegram", moderated, telegram)
+    person.say(SAFE)
+    assert person.wait(1) == [text(Text.APOLOGY, "en")]
+    # The chat model never ran for this turn (the log records what it generated).
+    assert [m.completion_tokens for m in logged(moderated, person) if m.direction == "out"] \
+        == [None]
+    reader = RedisMetrics(redis.Redis.from_url(moderated.redis_url))
+    wait_until(lambda: reader.counter("guard_failures").get(
+        '{"mode":"closed","side":"input"}', 0) >= 1, 10, "the guard failure counted")
 
 
 def test_photos_go_to_the_guard(moderated, telegram, guard):
@@ -212,7 +200,7 @@ def test_photos_go_to_the_guard(moderated, telegram, guard):
     telegram.add_file("photo-large", jpeg(color="red"), file_path="photos/guard-red.jpg")
     moderated.post_update(photo_update(red, caption="What is in this picture?"))
     wait_until(lambda: sent_to(telegram, red), 60, "the refusal")
-    time.sleep(1.0)
+    wait_settled(red)
     [refusal] = sent_to(telegram, red)
     assert refusal.params["text"] in {text(Text.GUARD_REFUSAL, lang)
                                       for lang in REPLY_INSTRUCTION}
@@ -233,7 +221,7 @@ def test_streamed_draft_is_checked_and_cleared_when_flagged(deploy, telegram, gu
     service.post_update(text_update(chat, "Write me a long story UNSAFE-ANSWER please.",
                                     language_code="en"))
     wait_until(lambda: sent_to(telegram, chat), 180, "the final answer")
-    time.sleep(2.0)
+    wait_settled(chat, timeout=180)
     [final] = sent_to(telegram, chat)
     assert final.params["text"] == text(Text.GUARD_REFUSAL, "en")
     drafts = [d.params.get("text", "") for d in sent_to(telegram, chat, "sendMessageDraft")]
@@ -250,7 +238,7 @@ def test_rate_limit_notice_once_and_model_calls_within_the_limit(person, guard):
     for w in words:
         person.say(w)
     wait_until(lambda: text(Text.RATE_LIMITED, "en") in person.sent(), 60, "the notice")
-    time.sleep(4.0)  # every turn done
+    wait_settled(person.id)  # every turn done
     sent = person.sent()
     assert sent.count(text(Text.RATE_LIMITED, "en")) == 1
     remembered = "\n".join(t for role, t in history(person.service, person) if role == "user")
@@ -264,7 +252,7 @@ def test_blocked_person_is_acknowledged_logged_and_ignored(person, guard):
     blocklist.block(person.key.platform, person.id)
     try:
         person.say(SAFE)
-        time.sleep(4.0)
+        wait_settled(person.id)
         assert person.sent() == []
         assert guard.checks() == []
         [inbound] = logged(person.service, person)
@@ -277,6 +265,11 @@ def test_blocked_person_is_acknowledged_logged_and_ignored(person, guard):
 
 def test_busy_notice_under_a_backlog(person, guard, telegram):
     waiting = Person("telegram", person.service, telegram)
+    # The backlog is the service's: an answer of an earlier test still waiting on a loaded
+    # machine would make even the first in line "busy". Start from an empty one.
+    client = redis.Redis.from_url(person.service.redis_url)
+    wait_until(lambda: client.zcard(KeyBuilder().backlog()) == 0, 60, "an empty backlog")
+    client.close()
     guard.set_delay("chat", 4.0)  # the guard is slow: answers wait
     try:
         waiting.say(SAFE)

@@ -12,13 +12,12 @@ import pytest
 import redis
 from PIL import Image
 
-from adapters.telegram_html import visible_length
-from bot.messages import ConversationKey, Platform
-from bot.texts import Text, text
+from bot.kernel.messages import ConversationKey, Platform
+from bot.kernel.texts import Text, text
 from storage.history import RedisHistory
 from tests.conftest import LOG_ID_KEY, TELEGRAM_TOKEN, new_chat_id
 from tests.helpers.updates import group_update, photo_update, sticker_update, text_update
-from tests.helpers.waiting import sent_to, wait_replies, wait_until
+from tests.helpers.waiting import sent_to, wait_replies, wait_settled, wait_until
 
 BOT_ID = TELEGRAM_TOKEN.split(":")[0]
 
@@ -85,9 +84,9 @@ def test_the_same_update_twice_gets_one_reply(qwen_service, telegram):
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         statuses = list(pool.map(lambda _: qwen_service.post_update(update).status_code, range(4)))
     assert statuses == [200] * 4
-    wait_replies(telegram, chat, 1, settle=3.0)
+    wait_replies(telegram, chat, 1)
     assert qwen_service.post_update(update).status_code == 200  # a late redelivery
-    time.sleep(1.5)
+    wait_settled(chat)
     assert len(sent_to(telegram, chat)) == 1
 
 
@@ -96,7 +95,7 @@ def test_forged_or_missing_secret_is_refused(qwen_service, telegram, secret, sta
     chat = new_chat_id()
     response = qwen_service.post_update(text_update(chat, "hi"), secret=secret)
     assert response.status_code == status
-    time.sleep(1.5)
+    wait_settled(chat)
     assert sent_to(telegram, chat) == []
     client = redis.Redis.from_url(qwen_service.redis_url)
     assert not client.keys(f"sealion:conv:telegram:{BOT_ID}:{chat}:*")
@@ -120,7 +119,7 @@ def test_unhandled_update_types_are_ignored(qwen_service, telegram, name):
 
     update = load(name)
     assert qwen_service.post_update(update).status_code == 200
-    time.sleep(1.0)
+    wait_settled(update[name]["from"]["id"])  # the person's chat
     assert telegram.calls_to("sendMessage") == []
 
 
@@ -140,8 +139,7 @@ def test_start_greets_and_reset_clears_history(qwen_service, telegram):
     qwen_service.post_update(text_update(chat, "Saya suka makan nasi lemak setiap pagi."))
     wait_replies(telegram, chat, 2)
     history, key = history_of(qwen_service, chat)
-    assert [e.role for e in history.load(key)] == ["user", "assistant"] or \
-        [e.role for e in history.load(key)] == ["user"]
+    assert [e.role for e in history.load(key)] == ["user", "assistant"]
 
     qwen_service.post_update(text_update(chat, "/reset"))
     calls = wait_replies(telegram, chat, 3)
@@ -152,7 +150,7 @@ def test_start_greets_and_reset_clears_history(qwen_service, telegram):
 
 
 def test_lang_command_pins_the_reply_language(qwen_service, telegram):
-    from bot.languages import LANGUAGE_NAMES
+    from bot.kernel.languages import LANGUAGE_NAMES
 
     chat = new_chat_id()
     language = redis.Redis.from_url(qwen_service.redis_url)
@@ -185,7 +183,7 @@ def test_messages_sent_while_answering_join_the_next_turn(qwen_service, telegram
 
     wait_until(lambda: "\n".join(user_texts()).count("\n") + 1 >= 3 and len(user_texts()) >= 1
                and all(t in "\n".join(user_texts()) for t in texts), 60, "all three messages")
-    time.sleep(1.5)
+    wait_settled(chat)
     # Every message is in the history, in order, and each turn got exactly one reply.
     joined = "\n".join(user_texts())
     assert joined.index(texts[0]) < joined.index(texts[1]) < joined.index(texts[2])
@@ -200,7 +198,7 @@ def test_album_becomes_one_turn(qwen_service, telegram):
     second["message"]["photo"][2]["file_id"] = "photo-large"
     qwen_service.post_update(first)
     qwen_service.post_update(second)
-    wait_replies(telegram, chat, 1, settle=2.5)
+    wait_replies(telegram, chat, 1)
     history, key = history_of(qwen_service, chat)
     [user_turn] = [e for e in history.load(key) if e.role == "user"]
     assert len(user_turn.image_ids) == 2
@@ -210,7 +208,7 @@ def test_album_becomes_one_turn(qwen_service, telegram):
 def test_group_answers_only_when_addressed(qwen_service, telegram):
     chat = -(10**12 + new_chat_id())
     qwen_service.post_update(group_update(chat, "Kumain ka na ba? Tara kain tayo mamaya."))
-    time.sleep(2.0)
+    wait_settled(chat)
     assert sent_to(telegram, chat) == []
 
     mention = "@sealion_test_bot ano ang adobo?"
@@ -232,7 +230,7 @@ def test_flood_control_is_honoured(qwen_service, telegram):
     chat = new_chat_id()
     telegram.fail_next("sendMessage", status=429, retry_after=1)
     qwen_service.post_update(text_update(chat, "Cảm ơn bạn, hôm nay trời đẹp quá."))
-    [reply] = wait_replies(telegram, chat, 1, settle=2.0)
+    [reply] = wait_replies(telegram, chat, 1)
     refused = [c for c in telegram.calls_to("sendMessage") if c.status == 429]
     assert len(refused) == 1 and reply.at - refused[0].at >= 0.9
 
@@ -260,41 +258,6 @@ def test_photo_over_20_mb_gets_a_clear_message(qwen_service, telegram):
     assert reply.params["text"] == text(Text.FILE_TOO_LARGE, "id", limit_mb=20)
 
 
-def test_long_answer_is_split_under_the_limit(deploy, telegram):
-    service = deploy("long", MAX_NEW_TOKENS="3000")
-    chat = new_chat_id()
-    service.post_update(text_update(chat, "Write me a very long story, please."))
-    wait_until(lambda: len(sent_to(telegram, chat)) >= 2, 180, "a reply in several parts")
-    time.sleep(3.0)
-    parts = sent_to(telegram, chat)
-    assert len(parts) >= 2
-    for part in parts:
-        body = part.params["text"]
-        size = visible_length(body) if part.params.get("parse_mode") else len(body)
-        assert 0 < size <= 4096
-    # Generation takes seconds here: the typing indicator was refreshed meanwhile.
-    typing = sent_to(telegram, chat, "sendChatAction")
-    assert len(typing) >= 2 and all(c.params["action"] == "typing" for c in typing)
-    assert sent_to(telegram, chat, "sendMessageDraft") == []  # streaming is off by default
-
-
-def test_streaming_shows_drafts_then_sends_the_answer_once(deploy, telegram):
-    service = deploy("long", MAX_NEW_TOKENS="3000", TELEGRAM_STREAMING="true",
-                     STREAM_INTERVAL_SECONDS="0.5")
-    chat = new_chat_id()
-    service.post_update(text_update(chat, "Write me a very long story, please."))
-    wait_until(lambda: len(sent_to(telegram, chat)) >= 2, 180, "the final answer")
-    time.sleep(3.0)
-    drafts = sent_to(telegram, chat, "sendMessageDraft")
-    assert len(drafts) >= 2, "no partial text was shown while generating"
-    texts = [d.params["text"] for d in drafts]
-    assert all(t.strip() for t in texts) and len(set(texts)) >= 2  # the draft grows
-    assert len({d.params["draft_id"] for d in drafts}) == 1
-    final = "".join(c.params["text"] for c in sent_to(telegram, chat))
-    assert len(final) > len(texts[0])
-    assert drafts[-1].at < sent_to(telegram, chat)[0].at + 1.0  # no drafts after the answer
-
-
 def test_killed_worker_still_answers_once_after_restart(deploy, telegram):
     service = deploy("qwen3_vl")
     chat = new_chat_id()
@@ -308,7 +271,7 @@ def test_killed_worker_still_answers_once_after_restart(deploy, telegram):
     assert sent_to(telegram, chat) == []
 
     service.restart_worker()
-    wait_replies(telegram, chat, 1, timeout=90, settle=4.0)
+    wait_replies(telegram, chat, 1, timeout=90)
 
 
 def test_health_and_readiness(qwen_service, deploy):
@@ -318,7 +281,7 @@ def test_health_and_readiness(qwen_service, deploy):
     no_worker = qwen_service  # same Redis, but look at a database no worker beats in
     from fastapi.testclient import TestClient
 
-    from bot.app import create_app
+    from bot.web.app import create_app
 
     settings = no_worker.settings.model_copy(update={"redis_url": no_worker.redis_url[:-2] + "/15"})
     with TestClient(create_app(settings)) as client:
@@ -345,7 +308,11 @@ def test_metrics_move_after_a_conversation(qwen_service, telegram):
     qwen_service.post_update(update)
     qwen_service.post_update(text_update(chat, "x"), secret="forged-secret-value")
     wait_replies(telegram, chat, 1)
-    after = read()
+    # The API's own counters are flushed by the scrape; the worker's within
+    # METRICS_FLUSH_SECONDS (0.5 s here).
+    after = wait_until(lambda: (lambda got: got if got.get(first_reply, 0)
+                                > before.get(first_reply, 0) else None)(read()),
+                       10, "the worker's metrics")
     assert after[ok] - before.get(ok, 0) == 2
     assert after[forged] - before.get(forged, 0) == 1
     duplicates = ("sealion_duplicates_total", (("platform", "telegram"),))
@@ -398,7 +365,7 @@ def test_turns_are_written_once_to_the_conversation_log(qwen_service, telegram):
 def test_disabled_platform_webhook_is_404(qwen_service):
     from fastapi.testclient import TestClient
 
-    from bot.app import create_app
+    from bot.web.app import create_app
 
     telegram_only = qwen_service.settings.model_copy(update={
         "line_channel_secret": None, "whatsapp_access_token": None})
@@ -407,7 +374,8 @@ def test_disabled_platform_webhook_is_404(qwen_service):
         assert client.post("/webhooks/whatsapp", json={"entry": []}).status_code == 404
         assert client.get("/webhooks/whatsapp", params={"hub.mode": "subscribe"}).status_code \
             == 404
-        assert client.post("/webhooks/nope", json={}).status_code in (404, 422)
+        # Not a platform at all: the path's platform (an enum) refuses it.
+        assert client.post("/webhooks/nope", json={}).status_code == 422
         assert client.get("/readyz").json()["platforms"] == ["telegram"]
 
 
@@ -427,8 +395,11 @@ def test_sixteen_simultaneous_conversations_are_generated_together(qwen_service,
         list(pool.map(lambda c: qwen_service.post_update(
             text_update(c, "Selamat pagi! Apa cuaca hari ini di Kuala Lumpur?")), chats))
     for chat in chats:
-        wait_replies(telegram, chat, 1, timeout=120, settle=0)
-    after = batches()
+        wait_replies(telegram, chat, 1, timeout=120)
+    # The worker flushes its metrics every METRICS_FLUSH_SECONDS (0.5 s here).
+    after = wait_until(lambda: (lambda got: got if got.get("sealion_batch_size_count", 0)
+                                - before.get("sealion_batch_size_count", 0) >= 16 else None)(
+        batches()), 10, "the worker's metrics")
     requests = after["sealion_batch_size_count"] - before.get("sealion_batch_size_count", 0)
     alone = after["1"] - before.get("1", 0)
     assert requests >= 16

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import new_chat_id
 from tests.helpers.updates import text_update
-from tests.helpers.waiting import sent_to, wait_replies, wait_until
+from tests.helpers.waiting import sent_to, wait_replies, wait_settled, wait_until
 
 
 class Poller:
@@ -65,7 +65,7 @@ def test_polled_updates_are_answered_once(poller, telegram):
     methods = [c.method for c in telegram.calls if c.method in ("deleteWebhook", "getUpdates")]
     assert methods[0] == "deleteWebhook", methods
     first = telegram.calls_to("getUpdates")[0]
-    assert first.params["allowed_updates"] == ["message"]
+    assert first.params["allowed_updates"] == ["message", "callback_query", "message_reaction"]
     assert int(first.params["timeout"]) == 2
     # Confirmed: the next getUpdates carried an offset past every accepted update.
     wait_until(lambda: telegram.pending_updates() in ([], [edited_id]), 10, "updates confirmed")
@@ -86,7 +86,9 @@ def test_restart_mid_stream_neither_loses_nor_repeats(poller, telegram):
 
     for chat in first + later:
         wait_until(lambda chat=chat: sent_to(telegram, chat), 90, f"a reply to {chat}")
-    time.sleep(2.0)
+    # Every update confirmed (so none is handed out again), every turn over.
+    wait_until(lambda: telegram.pending_updates() == [], 30, "every update confirmed")
+    wait_settled(*first, *later)
     counts = {chat: len(sent_to(telegram, chat)) for chat in first + later}
     assert set(counts.values()) == {1}, counts
 
@@ -108,7 +110,8 @@ def test_conflict_while_a_webhook_is_set_is_handled(poller, telegram):
     telegram.add_update(text_update(again, "Magandang umaga! Kumusta ka?"))
     wait_replies(telegram, again, 1, timeout=60)
     assert len(telegram.calls_to("deleteWebhook")) >= 2
-    assert "409" not in p.log() or "webhook was set" in p.log()
+    assert "a webhook was set while polling (409)" in p.log()
+    assert "another process is polling" not in p.log()
 
 
 def test_two_pollers_with_one_token_answer_each_message_once(poller, telegram):
@@ -122,7 +125,8 @@ def test_two_pollers_with_one_token_answer_each_message_once(poller, telegram):
         time.sleep(0.3)
     for chat in chats:
         wait_until(lambda chat=chat: sent_to(telegram, chat), 90, f"a reply to {chat}")
-    time.sleep(2.0)
+    wait_until(lambda: telegram.pending_updates() == [], 30, "every update confirmed")
+    wait_settled(*chats)
     assert {chat: len(sent_to(telegram, chat)) for chat in chats} == {c: 1 for c in chats}
     assert any(c.status == 409 for c in telegram.calls_to("getUpdates"))
 
@@ -130,7 +134,7 @@ def test_two_pollers_with_one_token_answer_each_message_once(poller, telegram):
 def test_ctrl_c_stops_cleanly(poller, telegram):
     p = poller()
     wait_until(lambda: "polling for @" in p.log(), 60, "the poller to start")
-    time.sleep(0.5)  # inside a long poll
+    wait_until(lambda: telegram.in_flight("getUpdates"), 10, "a long poll")
     p.process.send_signal(signal.SIGINT)
     assert p.process.wait(15) == 0, p.log()
     assert "polling stopped" in p.log()
@@ -140,7 +144,7 @@ def test_ctrl_c_stops_cleanly(poller, telegram):
 def test_dev_polls_when_telegram_polling_is_on(telegram, checkpoints, tmp_path):
     """`sealion-bot dev` with only a token and TELEGRAM_POLLING=true: its own embedded Redis,
     API and worker, and the polling thread answering a message through the stand-in."""
-    from bot.embedded_redis import free_port
+    from bot.cli.embedded_redis import free_port
     from tests.conftest import TELEGRAM_TOKEN
 
     env = {k: v for k, v in os.environ.items()
@@ -169,3 +173,44 @@ def test_dev_polls_when_telegram_polling_is_on(telegram, checkpoints, tmp_path):
     output = log_path.read_text(errors="replace")
     assert "telegram   on, polling (getUpdates; no public URL needed)" in output
     assert telegram.calls_to("deleteWebhook")
+
+
+def test_a_polled_tap_on_thumbs_down_is_stored(poller, telegram, qwen_service):
+    """A 👎 (callback_query) fetched by getUpdates is stored against its answer (#23)."""
+    import json
+
+    from sqlalchemy import select
+
+    from storage.log import ConversationLog
+    from storage.log.models import Conversation, Rating
+
+    chat = new_chat_id()
+    telegram.add_update(text_update(chat, "Halo, apa kabar?"))
+    poller()
+    [sent] = wait_replies(telegram, chat, 1)
+    markup = sent.params["reply_markup"]
+    [[_, down]] = (json.loads(markup) if isinstance(markup, str) else markup)["inline_keyboard"]
+    tap = text_update(chat, "unused")
+    tap["callback_query"] = {
+        "id": f"poll{chat}", "chat_instance": "-1", "data": down["callback_data"],
+        "from": tap["message"]["from"],
+        "message": {"message_id": sent.answer["result"]["message_id"], "date": int(time.time()),
+                    "chat": {"id": chat, "type": "private"}}}
+    del tap["message"]
+    telegram.add_update(tap)
+
+    def stored() -> list:
+        log = ConversationLog(qwen_service.env["DATABASE_URL"])
+        try:
+            with log.session() as session:
+                return list(session.scalars(
+                    select(Rating.rating).join(Conversation,
+                                               Conversation.id == Rating.conversation_id)
+                    .where(Conversation.chat_id == str(chat))).all())
+        finally:
+            log.close()
+
+    assert wait_until(stored, 60, "the polled rating stored") == [-1]
+    wait_until(lambda: telegram.calls_to("answerCallbackQuery"), 30, "the callback answered")
+    wait_settled(chat)
+    assert len(sent_to(telegram, chat)) == 1

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import copy
 import itertools
-import time
 
 import redis
 
-from bot.messages import ConversationKey, Platform
-from bot.texts import Text, text
+from bot.kernel.messages import ConversationKey, Platform
+from bot.kernel.texts import Text, text
 from storage.history import RedisHistory
 from storage.log import ConversationLog
 from tests.conftest import TELEGRAM_TOKEN, WHATSAPP_PHONE_ID, new_chat_id
@@ -177,5 +176,4 @@ def test_a_clip_over_the_limit_gets_a_polite_note(qwen_service, whatsapp, line, 
     [note] = wait_whatsapp(whatsapp, wa_id, 1)
     # WhatsApp tells no language and nothing was said: the default language.
     assert note == text(Text.AUDIO_TOO_LONG, "en", minutes="5")
-    time.sleep(0.5)
     assert transcription.calls_to("transcriptions") == []

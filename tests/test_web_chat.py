@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from pydantic import SecretStr
 
-from bot.app import create_app
-from bot.messages import ConversationKey, Platform
+from bot.kernel.messages import ConversationKey, Platform
+from bot.web.app import create_app
 from storage.history import RedisHistory
 from tests.helpers.waiting import wait_until
 
@@ -75,7 +75,8 @@ def test_a_message_and_a_photo_are_sent_and_answered(chat_app, qwen_service, tmp
 
 def test_only_this_machine_or_a_signed_in_admin_may_chat(qwen_service, tmp_path):
     settings = qwen_service.settings.model_copy(update={"web_chat": True})
-    local = TestClient(create_app(settings), client=("127.0.0.1", 40000))
+    local = TestClient(create_app(settings), base_url="http://127.0.0.1:8080",
+                       client=("127.0.0.1", 40000))
     assert local.get("/chat").status_code == 200
     # Through a proxy, or from another address: refused (the console is off here).
     assert local.get("/chat", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 403
@@ -90,14 +91,14 @@ def test_only_this_machine_or_a_signed_in_admin_may_chat(qwen_service, tmp_path)
     assert answer.status_code == 401 and "/admin/login" in answer.json()["detail"]
     # Off unless WEB_CHAT; never a webhook.
     off = TestClient(create_app(qwen_service.settings.model_copy(update={"web_chat": False})),
-                     client=("127.0.0.1", 40000))
+                     base_url="http://127.0.0.1:8080", client=("127.0.0.1", 40000))
     assert off.get("/chat").status_code == 404
     assert local.post("/webhooks/web", content=b"{}").status_code == 404
 
 
 def test_bad_requests_are_refused_politely(qwen_service):
     app = create_app(qwen_service.settings.model_copy(update={"web_chat": True}))
-    client = TestClient(app, client=("127.0.0.1", 40000))
+    client = TestClient(app, base_url="http://localhost:8080", client=("127.0.0.1", 40000))
     assert client.get("/chat").status_code == 200  # sets the conversation cookie
     assert client.post("/chat/api/messages", data={"text": "  "}).status_code == 400
     assert client.post("/chat/api/messages", data={"text": "hi"},
@@ -110,11 +111,12 @@ def test_bad_requests_are_refused_politely(qwen_service):
 
 
 def test_a_message_while_redis_is_away_is_refused_with_503(qwen_service):
-    from bot.embedded_redis import free_port
+    from bot.cli.embedded_redis import free_port
 
     away = qwen_service.settings.model_copy(update={
         "web_chat": True, "redis_url": f"redis://127.0.0.1:{free_port()}/0"})
-    client = TestClient(create_app(away), client=("127.0.0.1", 40000),
+    client = TestClient(create_app(away), base_url="http://localhost:8080",
+                        client=("127.0.0.1", 40000),
                         cookies={"sealion_chat": "a-chat-cookie-of-22ch"})
     answer = client.post("/chat/api/messages", data={"text": "Halo?"})
     assert answer.status_code == 503 and "try again" in answer.json()["detail"]

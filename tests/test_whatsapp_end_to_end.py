@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import time
 
-from bot.texts import Text, text
+from bot.kernel.texts import Text, text
 from tests.conftest import WHATSAPP_VERIFY_TOKEN
 from tests.helpers.payloads import whatsapp_message
-from tests.helpers.waiting import wait_until
+from tests.helpers.waiting import wait_count, wait_settled, wait_until
 from tests.test_telegram_end_to_end import jpeg
 
 _numbers = itertools.count(6590000001)
@@ -22,13 +21,8 @@ def texts_to(whatsapp, wa_id: str) -> list[str]:
     return whatsapp.sent_texts(wa_id)
 
 
-def wait_texts(whatsapp, wa_id: str, count: int, timeout: float = 60, settle: float = 1.5):
-    wait_until(lambda: len(texts_to(whatsapp, wa_id)) >= count, timeout,
-               f"{count} WhatsApp message(s) to {wa_id}")
-    time.sleep(settle)
-    sent = texts_to(whatsapp, wa_id)
-    assert len(sent) == count, sent
-    return sent
+def wait_texts(whatsapp, wa_id: str, count: int, timeout: float = 60):
+    return wait_count(lambda: texts_to(whatsapp, wa_id), wa_id, count, timeout)
 
 
 def test_handshake(qwen_service):
@@ -67,7 +61,7 @@ def test_duplicate_delivery_gets_one_reply(qwen_service, whatsapp):
     body = whatsapp_message("text", wa_id)
     for _ in range(3):
         assert qwen_service.post_whatsapp(body).status_code == 200
-    wait_texts(whatsapp, wa_id, 1, settle=3.0)
+    wait_texts(whatsapp, wa_id, 1)
 
 
 def test_forged_or_missing_signature_is_refused(qwen_service, whatsapp):
@@ -75,14 +69,16 @@ def test_forged_or_missing_signature_is_refused(qwen_service, whatsapp):
     body = whatsapp_message("text", wa_id)
     assert qwen_service.post_whatsapp(body, signature=None).status_code == 401
     assert qwen_service.post_whatsapp(body, signature="sha256=" + "0" * 64).status_code == 403
-    time.sleep(1.5)
+    wait_settled(wa_id)
     assert texts_to(whatsapp, wa_id) == [] and whatsapp.calls_to("read") == []
 
 
 def test_statuses_are_never_answered(qwen_service, whatsapp):
-    for name in ("status_sent", "status_delivered", "status_read", "status_failed"):
-        assert qwen_service.post_whatsapp(whatsapp_message(name, new_wa_id())).status_code == 200
-    time.sleep(2.0)
+    wa_ids = [new_wa_id() for _ in range(4)]
+    for name, wa_id in zip(("status_sent", "status_delivered", "status_read", "status_failed"),
+                           wa_ids, strict=True):
+        assert qwen_service.post_whatsapp(whatsapp_message(name, wa_id)).status_code == 200
+    wait_settled(*wa_ids)
     assert whatsapp.calls_to("send") == []
 
 
@@ -97,7 +93,7 @@ def test_throughput_error_is_retried(qwen_service, whatsapp):
     wa_id = new_wa_id()
     whatsapp.fail_next("send", status=400, code=130429)
     qwen_service.post_whatsapp(whatsapp_message("text", wa_id))
-    wait_texts(whatsapp, wa_id, 1, timeout=60, settle=2.0)
+    wait_texts(whatsapp, wa_id, 1, timeout=60)
     assert [c.status for c in whatsapp.calls_to("send")] == [400, 200]
 
 
@@ -106,7 +102,7 @@ def test_outside_the_24_hour_window_is_not_retried(qwen_service, whatsapp):
     whatsapp.fail_next("send", status=400, code=131047)
     qwen_service.post_whatsapp(whatsapp_message("text", wa_id))
     wait_until(lambda: whatsapp.calls_to("send"), 60, "a send attempt")
-    time.sleep(6.0)
+    wait_settled(wa_id)  # the turn is over: nothing more will be sent for it
     assert [c.status for c in whatsapp.calls_to("send")] == [400]
     # The conversation is not stuck: the next message is answered.
     qwen_service.post_whatsapp(whatsapp_message("text", wa_id))

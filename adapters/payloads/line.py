@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from adapters.payloads import Count, Envelope, Milliseconds, Payload
+from adapters.payloads import Count, Envelope, Int64, Milliseconds, Payload
 
 
 class Source(Payload):
@@ -42,17 +42,31 @@ class Message(Payload):
     contentProvider: ContentProvider | None = None  # noqa: N815
     #: Audio and video: milliseconds.
     duration: Count | None = None
+    #: File messages: the name the sender gave and the size in bytes.
+    fileName: str | None = None  # noqa: N815
+    fileSize: Int64 | None = None  # noqa: N815
+    #: Marks this message (and the chat's earlier ones) read: POST /v2/bot/chat/markAsRead.
+    markAsReadToken: str | None = None  # noqa: N815
+
+
+class Postback(Payload):
+    """A postback action's data (a 👍/👎 quick-reply button: "fb:+1:<turn id>")."""
+
+    data: str
 
 
 class Event(Payload):
     """Any event; only the fields read for follow, join and message events are typed."""
 
     type: str
+    #: "standby" while another module holds the chat: such events are never answered.
+    mode: str | None = None
     webhookEventId: str | None = None  # noqa: N815
     timestamp: Milliseconds | None = None
     replyToken: str | None = None  # noqa: N815
     source: Source | None = None
     message: Message | None = None
+    postback: Postback | None = None
 
 
 class LineWebhook(Envelope):

@@ -39,6 +39,7 @@ class PhotoSize(Payload):
 
 class Document(Payload):
     file_id: str
+    file_name: str | None = None
     mime_type: str | None = None
     file_size: Int64 | None = None
 
@@ -78,8 +79,43 @@ class Message(Payload):
     is_topic_message: bool | None = None
 
 
+class CallbackMessage(Payload):
+    """The message a pressed inline button sat under (possibly inaccessible: date 0)."""
+
+    message_id: Int64
+    chat: Chat
+
+
+class CallbackQuery(Payload):
+    """An inline button pressed: a 👍/👎 under an answer."""
+
+    id: str
+    from_: User = Field(alias="from")
+    message: CallbackMessage | None = None
+    data: str | None = None
+
+
+class ReactionType(Payload):
+    type: str
+    emoji: str | None = None
+
+
+class MessageReactionUpdated(Payload):
+    """A reaction on a message changed (`message_reaction`, with `allowed_updates`)."""
+
+    chat: Chat
+    message_id: Int64
+    user: User | None = None
+    date: Seconds
+    old_reaction: list[ReactionType] = Field(default_factory=list)
+    new_reaction: list[ReactionType] = Field(default_factory=list)
+
+
 class TelegramUpdate(Envelope):
-    """An update; only `message` updates are answered, the others are read no further."""
+    """An update; `message` updates are answered, `callback_query` and `message_reaction` ones
+    are ratings, the others are read no further."""
 
     update_id: Annotated[int, Field(ge=0, lt=2**53)]
     message: Message | None = None
+    callback_query: CallbackQuery | None = None
+    message_reaction: MessageReactionUpdated | None = None

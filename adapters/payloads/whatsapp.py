@@ -17,11 +17,14 @@ DigitString = Annotated[str, Field(pattern=r"^[0-9]{1,12}$")]
 
 class Profile(Payload):
     name: str | None = None
+    username: str | None = None
 
 
 class Contact(Payload):
     wa_id: str | None = None
+    #: The business-scoped user id (BSUID) and the parent BSUID of linked portfolios.
     user_id: str | None = None
+    parent_user_id: str | None = None
     profile: Profile | None = None
 
 
@@ -39,20 +42,70 @@ class Image(Payload):
     caption: str | None = None
 
 
+class Document(Payload):
+    """A file: its media id, the sender's file name and caption, the declared type."""
+
+    id: str | None = None
+    mime_type: str | None = None
+    filename: str | None = None
+    caption: str | None = None
+
+
 class Audio(Payload):
     id: str | None = None
     mime_type: str | None = None
+
+
+class System(Payload):
+    """A `system` message: `user_changed_user_id` or `user_changed_number` (Meta's webhook
+    reference, system messages): the new ids, and the previous BSUIDs."""
+
+    type: str | None = None
+    wa_id: str | None = None
+    user_id: str | None = None
+    parent_user_id: str | None = None
+    previous_user_id: str | None = None
+    previous_parent_user_id: str | None = None
+
+
+class Reaction(Payload):
+    """A reaction on a message; an empty (or absent) emoji: the reaction was removed."""
+
+    message_id: str | None = None
+    emoji: str | None = None
+
+
+class ButtonReply(Payload):
+    id: str
+    title: str | None = None
+
+
+class Interactive(Payload):
+    type: str | None = None
+    button_reply: ButtonReply | None = None
+
+
+class Context(Payload):
+    """The message a message answers (a reply button's: the message it sat under)."""
+
+    id: str | None = None
 
 
 class Message(Payload):
     id: str
     from_: str | None = Field(default=None, alias="from")
     from_user_id: str | None = None
+    from_parent_user_id: str | None = None
     timestamp: DigitString | None = None
     type: str | None = None
     text: Text | None = None
     image: Image | None = None
     audio: Audio | None = None
+    document: Document | None = None
+    system: System | None = None
+    reaction: Reaction | None = None
+    interactive: Interactive | None = None
+    context: Context | None = None
 
 
 class Value(Payload):

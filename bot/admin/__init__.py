@@ -5,7 +5,8 @@
 
 Off (every /admin path answers 404) unless ADMIN_PASSWORD is set, with 12 characters or more
 (a shorter one leaves it off, with an error at startup). Sign-in with ADMIN_USERNAME and
-ADMIN_PASSWORD; the session is a signed, HttpOnly, SameSite=Strict cookie (Secure over https).
+ADMIN_PASSWORD; the session is a signed, HttpOnly, SameSite=Strict cookie (Secure over https)
+that acts only while its session is recorded in Redis: signing out ends it on the server.
 Pages are server-rendered Jinja2 with inline CSS and no JavaScript, under a strict CSP.
 """
 
@@ -20,17 +21,24 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.admin import blocklist  # noqa: F401  (its routes join the router)
+from bot.admin import (
+    blocklist,  # noqa: F401  (its routes join the router)
+    handoff,  # noqa: F401  (its routes join the router)
+    insights,  # noqa: F401  (its routes join the router)
+    knowledge,  # noqa: F401  (its routes join the router)
+)
 from bot.admin.routes import AdminState, router, templates
 from bot.admin.security import (
     MIN_PASSWORD_LENGTH,
     Credentials,
     LoginThrottle,
     SessionCodec,
+    SessionStore,
     session_secret,
 )
-from bot.settings import Settings
-from storage.keys import KeyBuilder
+from bot.composition import Services
+from bot.kernel.settings import Settings
+from storage.erasure import Erasure, erasure_hold_seconds
 from storage.log import ConversationLog
 
 __all__ = ["AdminState", "admin_enabled", "mount_admin", "router"]
@@ -40,7 +48,7 @@ log = logging.getLogger(__name__)
 _HEADERS = [
     (b"content-security-policy",
      (b"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'self'; "
-      b"frame-ancestors 'none'; base-uri 'none'")),
+      b"frame-ancestors 'none'; base-uri 'none'; script-src 'self'; connect-src 'self'")),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -80,8 +88,8 @@ def mount_admin(app: FastAPI, settings: Settings, *,
                 redis_client: redis.Redis | None = None) -> bool:
     """Add the console to `app` when ADMIN_PASSWORD is set; returns whether it did.
 
-    Uses `app.state.redis` (create_app's client) unless `redis_client` is given, and opens the
-    log at DATABASE_URL unless `conversation_log` is given. Calling it twice does nothing more.
+    Uses the app's services (`app.state.services`, from the composition root) for its Redis
+    client and the log at DATABASE_URL, unless `redis_client` or `conversation_log` is given. Calling it twice does nothing more.
     """
     if getattr(app.state, "admin", None) is not None:
         return True
@@ -100,16 +108,22 @@ def mount_admin(app: FastAPI, settings: Settings, *,
         log.error("admin console off: no session secret (set ADMIN_SESSION_SECRET, or make "
                   "DATA_DIR writable): %s", exc)
         return False
-    client = redis_client or getattr(app.state, "redis", None) or redis.Redis.from_url(
-        settings.effective_redis_url, socket_timeout=5, socket_connect_timeout=2)
+    services = getattr(app.state, "services", None) or Services(settings)
+    client = redis_client or services.redis
+    keys = services.keys
+    conversation_log = conversation_log or services.conversation_log
     app.state.admin = AdminState(
         settings=settings,
-        log=conversation_log or ConversationLog(settings.database_url),
+        log=conversation_log,
         redis=client,
         credentials=Credentials(settings.admin_username, password),
         codec=SessionCodec(secret, password),
         throttle=LoginThrottle(),
-        keys=KeyBuilder(),
+        keys=keys,
+        sessions=SessionStore(client, keys),
+        erasure=Erasure(client, conversation_log, keys,
+                        hold_seconds=erasure_hold_seconds(settings)),
+        enqueue=lambda name, args: services.celery.send_task(name, args=args, queue="io"),
     )
     app.include_router(router)
     app.add_middleware(AdminHeaders)

@@ -19,7 +19,8 @@ from bot.admin.routes import (
     router,
     templates,
 )
-from bot.logs import pseudonym
+from bot.kernel.logs import pseudonym
+from bot.kernel.messages import Platform
 from storage.abuse import BlockList
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,8 @@ def _blocklist(request: Request) -> BlockList:
 def _is_blocked(request: Request, platform: str, person: str) -> bool:
     """For the templates: whether a person is blocked (False when Redis cannot tell)."""
     try:
-        return bool(person) and _blocklist(request).is_blocked(platform, person)
+        return bool(person) and _blocklist(request).is_blocked(
+            platform, _state(request).canonical(Platform(platform), person))
     except Exception:  # noqa: BLE001 - a page must render even when Redis is away
         return False
 
@@ -55,7 +57,8 @@ def block_person(request: Request, session: PageSession, platform: str = Form(..
                  next: str = Form("/admin/blocked")) -> Response:
     _check_post(request, session, csrf)
     chosen, user_id = _person(platform, user_id)
-    _blocklist(request).block(chosen, user_id, note.strip())
+    # Any id of a person blocks the person (WhatsApp: phone and business-scoped ids).
+    _blocklist(request).block(chosen, _state(request).canonical(chosen, user_id), note.strip())
     log.warning("admin blocked %s user %s", chosen.value, pseudonym(user_id))
     return RedirectResponse(_safe_next(next), status_code=303)
 
@@ -66,6 +69,6 @@ def unblock_person(request: Request, session: PageSession, platform: str = Form(
                    next: str = Form("/admin/blocked")) -> Response:
     _check_post(request, session, csrf)
     chosen, user_id = _person(platform, user_id)
-    _blocklist(request).unblock(chosen, user_id)
+    _blocklist(request).unblock(chosen, _state(request).canonical(chosen, user_id))
     log.warning("admin unblocked %s user %s", chosen.value, pseudonym(user_id))
     return RedirectResponse(_safe_next(next), status_code=303)

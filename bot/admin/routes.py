@@ -30,15 +30,18 @@ from bot.admin.security import (
     Credentials,
     LoginThrottle,
     SessionCodec,
+    SessionStore,
     csrf_ok,
 )
-from bot.logs import pseudonym
-from bot.messages import ConversationKey, Platform
-from bot.settings import Settings
-from storage.erasure import erasure_hold_seconds, forget_conversations, mark_erased
+from bot.kernel.logs import pseudonym
+from bot.kernel.messages import Platform
+from bot.kernel.settings import Settings
+from storage.erasure import Erasure
 from storage.history import RedisHistory
+from storage.identities import IdentityMap
 from storage.keys import KeyBuilder
-from storage.log import ConversationFilter, ConversationLog, DeletedPerson
+from storage.log import ConversationFilter, ConversationLog
+from workers.turn.budget import WARN_AT, this_month
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +74,24 @@ class AdminState:
     codec: SessionCodec
     throttle: LoginThrottle
     keys: KeyBuilder
+    sessions: SessionStore
+    erasure: Erasure
+    #: Queues a Celery task by name (operator replies of the hand-off); None: no broker.
+    enqueue: Any = None
+
+    def session(self, cookie: str | None) -> AdminSession | None:
+        """The signed-in session a cookie carries: signed, not expired, and not signed out."""
+        found = self.codec.read(cookie, self.credentials.username)
+        return found if found is not None and self.sessions.alive(found.session_id) else None
 
     def history(self) -> RedisHistory:
         return RedisHistory(self.redis, ttl=self.settings.history_ttl_seconds,
                             max_turns=self.settings.history_max_turns, keys=self.keys)
+
+    def canonical(self, platform: Platform, user_id: str) -> str:
+        """The id a person's conversations, rate limit and block entry are keyed by: a WhatsApp
+        phone or business-scoped id names its person (storage/identities.py)."""
+        return IdentityMap(self.redis, self.keys).canonical(platform, user_id)
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -104,8 +121,7 @@ def _safe_next(target: str | None) -> str:
 
 
 def _session(request: Request) -> AdminSession | None:
-    state = _state(request)
-    return state.codec.read(request.cookies.get(SESSION_COOKIE), state.credentials.username)
+    return _state(request).session(request.cookies.get(SESSION_COOKIE))
 
 
 def page_session(request: Request) -> AdminSession:
@@ -157,13 +173,49 @@ def _date(value: str | None, end: bool = False) -> dt.datetime | None:
     return moment
 
 
+#: The list's "rated" filter: its values and the rating each selects.
+RATED = {"up": 1, "down": -1}
+
+
 def _filter(platform: str | None, language: str | None, date_from: str | None,
-            date_to: str | None, q: str | None, flagged: bool = False) -> ConversationFilter:
+            date_to: str | None, q: str | None, flagged: bool = False,
+            rated: str | None = None) -> ConversationFilter:
     if platform and platform not in {p.value for p in Platform}:
         platform = None
     return ConversationFilter(platform=platform or None, language=language or None,
                               since=_date(date_from), until=_date(date_to, end=True),
-                              search=(q or "").strip() or None, flagged=flagged)
+                              search=(q or "").strip() or None, flagged=flagged,
+                              rated=RATED.get(rated or ""))
+
+
+def _searched(state: AdminState, q: str | None) -> str | None:
+    """A search for one WhatsApp id (phone or business-scoped) finds its person, whichever of
+    their ids the log keys them by."""
+    word = (q or "").strip()
+    if not word or " " in word:
+        return q
+    try:
+        return state.canonical(Platform.WHATSAPP, word)
+    except redis.RedisError:  # the list must render while Redis is away
+        return q
+
+
+def _whatsapp_budget(state: AdminState) -> dict[str, Any] | None:
+    """This month's WhatsApp messages against WHATSAPP_MONTHLY_MESSAGE_BUDGET: `level` is
+    "warning" from 90 %, "paused" at 100 % (workers/turn/budget.py); None without WhatsApp."""
+    s = state.settings
+    if not s.whatsapp_enabled:
+        return None
+    counter = state.keys.sent_month(Platform.WHATSAPP, str(s.whatsapp_phone_number_id),
+                                    this_month())
+    try:
+        sent = int(state.redis.get(counter) or 0)  # type: ignore[arg-type]
+    except redis.RedisError:
+        return None
+    budget = s.whatsapp_monthly_message_budget
+    level = ("paused" if budget and sent >= budget
+             else "warning" if budget and sent >= WARN_AT * budget else "")
+    return {"sent": sent, "budget": budget, "level": level}
 
 
 def _query(**params: Any) -> str:
@@ -233,9 +285,14 @@ def login(request: Request, username: str = Form(""), password: str = Form(""),
         response.headers["Retry-After"] = str(math.ceil(delay))
         return response
     state.throttle.success(client)
+    try:
+        session_id = state.sessions.start()
+    except redis.RedisError:
+        raise HTTPException(503, "sessions cannot be recorded (Redis is unavailable): "
+                                 "try again in a moment") from None
     log.info("admin login from %s", client)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(SESSION_COOKIE, state.codec.issue(state.credentials.username),
+    response.set_cookie(SESSION_COOKIE, state.codec.issue(state.credentials.username, session_id),
                         max_age=SESSION_MAX_AGE, path="/admin", httponly=True,
                         samesite="strict", secure=_secure(request))
     response.delete_cookie(LOGIN_COOKIE, path="/admin")
@@ -245,6 +302,11 @@ def login(request: Request, username: str = Form(""), password: str = Form(""),
 @router.post("/logout")
 def logout(request: Request, session: PageSession, csrf: str = Form("")) -> Response:
     _check_post(request, session, csrf)
+    try:
+        _state(request).sessions.end(session.session_id)  # the cookie stops acting everywhere
+    except redis.RedisError:
+        raise HTTPException(503, "not signed out (Redis is unavailable): try again in a "
+                                 "moment") from None
     response = RedirectResponse("/admin/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/admin", httponly=True, samesite="strict",
                            secure=_secure(request))
@@ -260,13 +322,15 @@ def conversations(request: Request, session: PageSession,
                   platform: str | None = None, language: str | None = None,
                   date_from: str | None = Query(None, alias="from"),
                   date_to: str | None = Query(None, alias="to"), q: str | None = None,
-                  page: int = Query(1, ge=1, le=100_000), flagged: bool = False) -> HTMLResponse:
+                  page: int = Query(1, ge=1, le=100_000), flagged: bool = False,
+                  rated: str | None = None) -> HTMLResponse:
     state = _state(request)
-    flt = _filter(platform, language, date_from, date_to, q, flagged)
+    flt = _filter(platform, language, date_from, date_to, _searched(state, q), flagged, rated)
     result = state.log.list_conversations(flt, page=page, per_page=PER_PAGE)
     filters = {"platform": flt.platform or "", "language": flt.language or "",
                "from": date_from or "", "to": date_to or "", "q": q or "",
-               "flagged": "1" if flagged else ""}
+               "flagged": "1" if flagged else "",
+               "rated": rated if rated in RATED else ""}
     deleted = request.query_params.get("deleted")
     return _render(request, "list.html", {
         "session": session, "result": result, "filters": filters,
@@ -274,6 +338,7 @@ def conversations(request: Request, session: PageSession,
         "query": _query(**filters), "page_query": lambda n: _query(**filters, page=n),
         "deleted": deleted, "deleted_messages": request.query_params.get("messages"),
         "deleted_keys": request.query_params.get("keys"),
+        "whatsapp_budget": _whatsapp_budget(state),
     })
 
 
@@ -282,11 +347,24 @@ def export_filtered(request: Request, fmt: str, session: DataSession,
                     platform: str | None = None, language: str | None = None,
                     date_from: str | None = Query(None, alias="from"),
                     date_to: str | None = Query(None, alias="to"),
-                    q: str | None = None, flagged: bool = False) -> StreamingResponse:
+                    q: str | None = None, flagged: bool = False,
+                    rated: str | None = None) -> StreamingResponse:
     state = _state(request)
-    flt = _filter(platform, language, date_from, date_to, q, flagged)
+    flt = _filter(platform, language, date_from, date_to, _searched(state, q), flagged, rated)
     log.info("admin export (%s) of the filtered conversations", fmt)
     return _export(state.log.export_rows(flt), fmt, f"conversations-{_stamp()}")
+
+
+@router.get("/export/ratings.jsonl")
+def export_ratings(request: Request, session: DataSession,
+                   date_from: str | None = Query(None, alias="from"),
+                   date_to: str | None = Query(None, alias="to")) -> StreamingResponse:
+    """The rated answers as JSON Lines (prompt, answer, language, rating, source, platform,
+    time) for evaluating the model: no ids, names or phone numbers."""
+    state = _state(request)
+    log.info("admin export of the rated answers")
+    rows = state.log.rated_pairs(since=_date(date_from), until=_date(date_to, end=True))
+    return _export(rows, "jsonl", f"ratings-{_stamp()}")
 
 
 # --- one conversation --------------------------------------------------------------------------
@@ -348,32 +426,6 @@ def audio(request: Request, audio_id: int, session: DataSession) -> Response:
 # --- deleting a person -------------------------------------------------------------------------
 
 
-def _person_redis_keys(state: AdminState, platform: Platform,
-                       user_id: str) -> list[ConversationKey]:
-    """The person's conversations that Redis still knows, found by their keys."""
-    found: set[ConversationKey] = set()
-    for raw in state.redis.scan_iter(match=state.keys.person_pattern(platform, user_id),
-                                     count=1000):
-        key = state.keys.conversation_of(raw.decode() if isinstance(raw, bytes) else raw)
-        if key is not None and key.platform == platform and key.user_id == user_id:
-            found.add(key)
-    return sorted(found, key=lambda k: k.as_path())
-
-
-def erase_person(state: AdminState, platform: Platform,
-                 user_id: str) -> tuple[DeletedPerson, int]:
-    """Everything kept of a person, in the order that keeps a turn in flight from writing it
-    back: the Redis tombstone (no more history or photos), the log (with its own tombstone for
-    the writer), then every Redis key of their conversations. Returns the log's report and
-    how many Redis keys went."""
-    mark_erased(state.redis, state.keys, platform, user_id,
-                hold_seconds=erasure_hold_seconds(state.settings))
-    deleted = state.log.delete_person(platform, user_id)
-    keys = sorted({*deleted.conversations, *_person_redis_keys(state, platform, user_id)},
-                  key=lambda k: k.as_path())
-    return deleted, forget_conversations(state.redis, state.keys, platform, user_id, keys)
-
-
 def _person(platform: str, user_id: str) -> tuple[Platform, str]:
     try:
         chosen = Platform(platform)
@@ -388,16 +440,14 @@ def _person(platform: str, user_id: str) -> tuple[Platform, str]:
 @router.get("/people/delete", response_class=HTMLResponse)
 def delete_person_page(request: Request, platform: str, user_id: str,
                        session: PageSession) -> HTMLResponse:
-    state = _state(request)
     chosen, user_id = _person(platform, user_id)
-    conversations = state.log.person_conversations(chosen, user_id)
-    known = {c.key for c in conversations}
-    redis_only = [k for k in _person_redis_keys(state, chosen, user_id) if k not in known]
+    erasure = _state(request).erasure
+    preview = erasure.preview(chosen, user_id)
     return _render(request, "delete.html", {
         "session": session, "platform": chosen.value, "user_id": user_id,
-        "conversations": conversations, "redis_only": redis_only,
-        "group_messages": state.log.person_group_messages(chosen, user_id),
-        "name": next((c.user_name for c in conversations if c.user_name), None),
+        "aliases": [a for a in erasure.aliases(chosen, user_id) if a != user_id],
+        "conversations": preview.conversations, "redis_only": preview.redis_only,
+        "group_messages": preview.group_messages, "name": preview.name,
     })
 
 
@@ -405,11 +455,10 @@ def delete_person_page(request: Request, platform: str, user_id: str,
 def delete_person(request: Request, session: PageSession, platform: str = Form(...),
                   user_id: str = Form(...), csrf: str = Form("")) -> Response:
     _check_post(request, session, csrf)
-    state = _state(request)
     chosen, user_id = _person(platform, user_id)
-    deleted, removed = erase_person(state, chosen, user_id)
+    report = _state(request).erasure.erase_person(chosen, user_id)
     log.warning("admin deleted the data of %s user %s: %d message(s), %d Redis key(s)",
-                chosen.value, pseudonym(user_id), deleted.messages, removed)
-    target = "/admin?" + _query(deleted=f"{chosen.value}:{user_id}", messages=deleted.messages,
-                                keys=removed)
+                chosen.value, pseudonym(user_id), report.messages, report.redis_keys)
+    target = "/admin?" + _query(deleted=f"{chosen.value}:{user_id}", messages=report.messages,
+                                keys=report.redis_keys)
     return RedirectResponse(target, status_code=303)

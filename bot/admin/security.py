@@ -1,21 +1,28 @@
 """The console's locks: credentials checked in constant time, a signed session cookie carrying
-its CSRF token, and a growing delay after failed logins from one client address."""
+its CSRF token and a session id, the sessions signed in and not yet signed out (in Redis), and
+a growing delay after failed logins from one client address.
+
+A session cookie acts only while both hold: its signature is good (and not older than
+SESSION_MAX_AGE), and its session id is in `SessionStore`. Signing out deletes the id, so the
+old cookie is worth nothing at once, on every API process."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import ipaddress
-import os
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from bot.settings import Settings
+from bot.kernel.datadir import stored_secret
+from bot.kernel.settings import Settings
+from storage.keys import KeyBuilder
 
 SESSION_COOKIE = "sealion_admin"
 #: Before login there is no session: the login form's CSRF token rides in this cookie instead.
@@ -42,34 +49,13 @@ def session_secret(settings: Settings) -> bytes:
     return stored_secret(Path(settings.data_dir) / SESSION_SECRET_FILE)
 
 
-def stored_secret(path: Path) -> bytes:
-    """The secret in `path`, created (32 random bytes, hex, mode 0600) when missing. Processes
-    starting together agree: the file appears whole (a hard link) or not at all."""
-    try:
-        value = path.read_text().strip()
-        if value:
-            return value.encode()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_hex(32) + "\n")
-    try:
-        os.link(scratch, path)
-    except FileExistsError:
-        pass  # another process was first: use its secret
-    finally:
-        scratch.unlink()
-    return path.read_text().strip().encode()
-
-
 @dataclass(frozen=True)
 class AdminSession:
     username: str
     csrf: str
     issued_at: float
+    #: Names the session in `SessionStore`: signing out deletes it there.
+    session_id: str
 
 
 class Credentials:
@@ -95,11 +81,13 @@ class SessionCodec:
         # A changed ADMIN_PASSWORD ends every session, even under a fixed ADMIN_SESSION_SECRET.
         self._epoch = hmac.new(secret, password.encode(), hashlib.sha256).hexdigest()[:16]
 
-    def issue(self, username: str) -> str:
+    def issue(self, username: str, session_id: str) -> str:
         return self._sessions.dumps({"u": username, "c": secrets.token_urlsafe(32),
-                                     "t": time.time(), "e": self._epoch})
+                                     "t": time.time(), "e": self._epoch, "s": session_id})
 
     def read(self, cookie: str | None, username: str) -> AdminSession | None:
+        """The session a cookie carries when its signature and age are good; whether it is
+        still signed in is `SessionStore.alive`'s to say."""
         if not cookie:
             return None
         try:
@@ -107,9 +95,11 @@ class SessionCodec:
         except BadSignature:
             return None
         if not isinstance(data, dict) or data.get("e") != self._epoch \
-                or data.get("u") != username or not data.get("c"):
+                or data.get("u") != username or not data.get("c") \
+                or not isinstance(data.get("s"), str) or not data["s"]:
             return None
-        return AdminSession(username=data["u"], csrf=data["c"], issued_at=float(data["t"]))
+        return AdminSession(username=data["u"], csrf=data["c"], issued_at=float(data["t"]),
+                            session_id=data["s"])
 
     def login_token(self) -> tuple[str, str]:
         """A fresh CSRF token for the login form and the signed cookie that vouches for it."""
@@ -124,6 +114,34 @@ class SessionCodec:
         except BadSignature:
             return False
         return isinstance(expected, str) and hmac.compare_digest(expected, token)
+
+
+class SessionStore:
+    """The console sessions signed in and not signed out: one Redis key each
+    (`KeyBuilder.admin_session`), living as long as the cookie may (SESSION_MAX_AGE).
+
+    Redis errors propagate from `start` and `end`; `alive` answers False when Redis cannot say
+    (a session that cannot be checked does not act)."""
+
+    def __init__(self, client: redis.Redis, keys: KeyBuilder | None = None) -> None:
+        self._redis = client
+        self._keys = keys or KeyBuilder()
+
+    def start(self) -> str:
+        """A new session's id, recorded as signed in."""
+        session_id = secrets.token_urlsafe(24)
+        self._redis.set(self._keys.admin_session(session_id), "1", ex=SESSION_MAX_AGE)
+        return session_id
+
+    def alive(self, session_id: str) -> bool:
+        try:
+            return bool(self._redis.exists(self._keys.admin_session(session_id)))
+        except redis.RedisError:
+            return False
+
+    def end(self, session_id: str) -> None:
+        """Sign the session out: its cookie no longer acts, wherever it is presented."""
+        self._redis.delete(self._keys.admin_session(session_id))
 
 
 def csrf_ok(session: AdminSession, token: str | None) -> bool:

@@ -10,7 +10,9 @@ operator deletes the person's data from the console.
     engine.py    the engine factory (SQLite pragmas), URLs, the shared `LogDatabase` base
     writer.py    `TurnRecord` and `record_turn`
     queries.py   the console's reads: list, search, thread, image, export rows
-    erasure.py   deleting a person, retention
+    insights.py  the console's figures per day, platform and language (`/admin/insights`)
+    erasure.py   the SQL of deleting a person (storage/erasure.py runs it), retention
+    ratings.py   👍/👎 on answers: `rate`, and the rated pairs exported for evaluation
     schema.py    Alembic: `upgrade_database` (migrations in `storage/migrations/`)
 
 `ConversationLog` joins the three sides; code that needs only one may take that side's class.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 from storage.log.engine import LogDatabase, make_engine, normalize_url, redact_url
 from storage.log.erasure import DeletedPerson, LogErasure, Purged, purge_expired
+from storage.log.insights import Figures, Insights, InsightsRange, InsightsRow, LogInsights
 from storage.log.models import FLAGGED_LABELS
 from storage.log.queries import (
     EXPORT_FIELDS,
@@ -31,6 +34,7 @@ from storage.log.queries import (
     Thread,
     search_words,
 )
+from storage.log.ratings import RATING_FIELDS, LogRatings, Rated
 from storage.log.schema import alembic_config, upgrade_database
 from storage.log.writer import GuardRecord, LogWriter, TurnRecord
 
@@ -42,10 +46,17 @@ __all__ = [
     "ConversationPage",
     "ConversationRow",
     "DeletedPerson",
+    "Figures",
     "GuardRecord",
+    "Insights",
+    "InsightsRange",
+    "InsightsRow",
     "LogDatabase",
+    "LogErasure",
     "MessageRow",
     "Purged",
+    "RATING_FIELDS",
+    "Rated",
     "Thread",
     "TurnRecord",
     "alembic_config",
@@ -58,6 +69,6 @@ __all__ = [
 ]
 
 
-class ConversationLog(LogWriter, LogQueries, LogErasure):
-    """Writes turns, answers the console's questions, forgets. Thread-safe; one per process is
-    enough."""
+class ConversationLog(LogWriter, LogQueries, LogErasure, LogRatings, LogInsights):
+    """Writes turns, answers the console's questions, sums them up, forgets. Thread-safe; one
+    per process is enough."""

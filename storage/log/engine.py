@@ -14,6 +14,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.kernel.datadir import DIR_MODE, create_private
+from bot.kernel.logs import redact_url  # re-exported: URLs are printed through the one helper
+
+__all__ = ["LogDatabase", "ensure_sqlite_dir", "make_engine", "normalize_url", "redact_url"]
+
 
 def normalize_url(url: str) -> str:
     """`postgres://` and `postgresql://` mean psycopg 3 here (SQLAlchemy would pick psycopg2)."""
@@ -24,23 +29,24 @@ def normalize_url(url: str) -> str:
 
 
 def ensure_sqlite_dir(url: str) -> None:
-    """Create the folder of a SQLite file database (SQLite creates the file, not its folder)."""
+    """For a SQLite file database: create its folder (0700 when it is new; SQLite creates the
+    file, not its folder) and the file itself, empty and 0600, before SQLite would create it
+    with the umask's mode. SQLite gives the -wal and -shm files the database file's mode, so
+    the conversation log stays private (bot/kernel/datadir.py). An existing file keeps its mode."""
     parsed = make_url(url)
     database = parsed.database or ""
     if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:") \
             and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-
-
-def redact_url(url: str) -> str:
-    return make_url(normalize_url(url)).render_as_string(hide_password=True)
+        path = Path(database).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        create_private(path)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalize_url(url)
     ensure_sqlite_dir(url)
     parsed = make_url(url)
-    # Errors must not carry message text into the logs (bot/logs.py: no text at INFO or above).
+    # Errors must not carry message text into the logs (bot/kernel/logs.py: no text at INFO or above).
     kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},

@@ -1,5 +1,9 @@
-"""Forgetting: deleting everything logged of a person (the console's delete page) and the
-retention job that deletes messages older than `RETENTION_DAYS`."""
+"""The log's side of forgetting: the SQL that deletes everything logged of a person, and the
+retention job that deletes messages older than `RETENTION_DAYS`.
+
+A person is erased through `storage.erasure.Erasure.erase_person`, which runs `delete_person`
+between the Redis tombstone and the deletion of their Redis keys; `delete_person` alone would
+leave Redis holding them."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.messages import ConversationKey, Platform
+from bot.kernel.messages import ConversationKey, Platform
 from storage.log.engine import LogDatabase
 from storage.log.models import (
     Conversation,
@@ -28,7 +32,7 @@ from storage.log.writer import ERASURE_HOLD
 if TYPE_CHECKING:
     from sqlalchemy.engine import CursorResult
 
-    from bot.settings import Settings
+    from bot.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +78,8 @@ class LogErasure(LogDatabase):
         image), their own messages in group conversations (with the bot's answer when the turn
         held nobody else's message), and the name on those groups' rows (the last speaker's,
         possibly theirs). A turn of theirs still in flight is refused by the writer afterwards
-        (`ErasedPerson`). Returns the conversation keys, for the caller to forget them in Redis
-        too."""
+        (`ErasedPerson`). Returns the conversation keys, for `storage.erasure.Erasure` to
+        forget them in Redis too."""
         if not user_id:
             raise ValueError("a person's user id is required")
         platform = Platform(platform).value

@@ -6,6 +6,8 @@
     log_images          the thumbnails of an inbound message (JPEG bytes, a few KB each)
     log_audio           the voice notes of an inbound message, kept only with ASR_KEEP_AUDIO
     log_erasures        people just deleted (a hash of their id), so no turn writes them back
+    log_answer_parts    the platform message id of every part an answer went out in
+    ratings             a person's 👍/👎 on an answer (button or reaction), one per answer
 
 A message row also keeps the guard's decision on its side of the turn (`guard_*` columns):
 "in" rows the check of what the person sent, "out" rows the check of the answer.
@@ -22,11 +24,13 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -34,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from bot.messages import ConversationKey, Platform
+from bot.kernel.messages import ConversationKey, Platform
 
 
 def utcnow() -> dt.datetime:
@@ -140,6 +144,10 @@ class LogMessage(Base):
     #: An "in" row whose person spoke (a voice note): what the recogniser heard. The row's
     #: `text` is the whole turn (typed text and transcript together).
     transcript: Mapped[str | None] = mapped_column(Text)
+    #: An "out" row: the knowledge passages put in the prompt, in order, as JSON
+    #: [{"p": passage id, "d": document id, "t": title, "pg": page, "s": score}] (kept when
+    #: the document is removed later).
+    knowledge_passages: Mapped[str | None] = mapped_column(Text)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
     images: Mapped[list[LogImage]] = relationship(
@@ -186,6 +194,52 @@ class LogAudio(Base):
     message: Mapped[LogMessage] = relationship(back_populates="audio")
 
 
+class AnswerPart(Base):
+    """One message an answer ("out" row) went out in: a reaction names the message it is on."""
+
+    __tablename__ = "log_answer_parts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("log_messages.id", ondelete="CASCADE"),
+                                            index=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("log_conversations.id", ondelete="CASCADE"))
+    platform_message_id: Mapped[str] = mapped_column(String(256))
+
+    __table_args__ = (Index("ix_log_answer_parts_platform", "conversation_id",
+                            "platform_message_id"),)
+
+
+class Rating(Base):
+    """A person's rating of one answer: +1 (👍) or -1 (👎), from a button or a reaction. One
+    per answer (a second rating replaces the first); it goes with the answer (erasure,
+    retention)."""
+
+    __tablename__ = "ratings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    #: The answer's row ("out") in log_messages.
+    message_id: Mapped[int] = mapped_column(ForeignKey("log_messages.id", ondelete="CASCADE"))
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("log_conversations.id", ondelete="CASCADE"))
+    #: +1 or -1.
+    rating: Mapped[int] = mapped_column(SmallInteger)
+    #: "button" or "reaction".
+    source: Mapped[str] = mapped_column(String(16))
+    platform: Mapped[str] = mapped_column(String(16))
+    #: The answer's language.
+    language: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("message_id", name="uq_ratings_message"),
+        CheckConstraint("rating IN (-1, 1)", name="ck_ratings_rating"),
+        Index("ix_ratings_conversation", "conversation_id", "rating"),
+        Index("ix_ratings_created", "created_at"),
+    )
+
+
 class ErasedPerson(Base):
     """A person deleted from the log: the writer refuses turns of theirs received before
     `erased_at` (a turn in flight during the deletion cannot write them back). Kept a day."""
@@ -199,6 +253,75 @@ class ErasedPerson(Base):
     erased_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_log_erasures_person", "platform", "person"),)
+
+
+class KnowledgeDocument(Base):
+    """A document the operator added to the knowledge base (operator content, not personal
+    data: retention and erasure leave it alone)."""
+
+    __tablename__ = "knowledge_documents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    title: Mapped[str] = mapped_column(String(512))
+    filename: Mapped[str | None] = mapped_column(String(512))
+    mime_type: Mapped[str] = mapped_column(String(128))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    pages: Mapped[int | None] = mapped_column(Integer)
+    passage_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: "cli" or the console admin's name.
+    added_by: Mapped[str] = mapped_column(String(64))
+
+
+class KnowledgePassage(Base):
+    __tablename__ = "knowledge_passages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("knowledge_documents.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    page: Mapped[int | None] = mapped_column(Integer)
+    section: Mapped[str | None] = mapped_column(String(512))
+    text: Mapped[str] = mapped_column(Text)
+    #: Its token count (BM25's document length).
+    length: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (UniqueConstraint("document_id", "position",
+                                       name="uq_knowledge_passage_position"),)
+
+
+class KnowledgePosting(Base):
+    """A term of a passage and how often it occurs there (`bot.kernel.tokens`)."""
+
+    __tablename__ = "knowledge_postings"
+
+    term: Mapped[str] = mapped_column(String(80), primary_key=True)
+    passage_id: Mapped[int] = mapped_column(
+        ForeignKey("knowledge_passages.id", ondelete="CASCADE"), primary_key=True, index=True)
+    tf: Mapped[int] = mapped_column(Integer)
+
+
+class KnowledgeVector(Base):
+    """A passage's embedding (KNOWLEDGE_EMBEDDING_MODEL): float32 bytes, L2-normalised, with
+    the model that made it (another model's vectors are made again by `reindex`)."""
+
+    __tablename__ = "knowledge_vectors"
+
+    passage_id: Mapped[int] = mapped_column(
+        ForeignKey("knowledge_passages.id", ondelete="CASCADE"), primary_key=True)
+    model: Mapped[str] = mapped_column(String(512))
+    dims: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class KnowledgeTerm(Base):
+    """How many passages hold a term (BM25's document frequency), kept on add and remove."""
+
+    __tablename__ = "knowledge_terms"
+
+    term: Mapped[str] = mapped_column(String(80), primary_key=True)
+    df: Mapped[int] = mapped_column(Integer)
 
 
 def person_digest(user_id: str) -> str:

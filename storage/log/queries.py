@@ -12,6 +12,7 @@ spaces between words, so word-based `to_tsvector` would miss them):
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,9 +21,16 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, text, union
 from sqlalchemy.orm import Session, aliased
 
-from bot.messages import ConversationKey, Platform
+from bot.kernel.messages import ConversationKey, Platform
 from storage.log.engine import LogDatabase
-from storage.log.models import FLAGGED_LABELS, Conversation, LogAudio, LogImage, LogMessage
+from storage.log.models import (
+    FLAGGED_LABELS,
+    Conversation,
+    LogAudio,
+    LogImage,
+    LogMessage,
+    Rating,
+)
 
 #: SQLite's trigram tokenizer indexes substrings of three characters or more.
 _TRIGRAM = 3
@@ -57,6 +65,8 @@ class ConversationFilter:
     search: str | None = None
     #: Only conversations with a message the guard flagged (or a blocked person's).
     flagged: bool = False
+    #: Only conversations with an answer rated this way (+1 👍, -1 👎); None: any.
+    rated: int | None = None
 
     @property
     def words(self) -> list[str]:
@@ -126,6 +136,22 @@ class MessageRow:
     transcript: str | None = None
     #: Kept voice notes (ASR_KEEP_AUDIO), for the console's player.
     audio_ids: tuple[int, ...] = ()
+    #: An "out" row: the knowledge passages its answer was given (JSON, see LogMessage).
+    knowledge_passages: str | None = None
+    #: An "out" row: the person's rating of the answer (+1, -1; 0: none) and how it came.
+    rating: int = 0
+    rating_source: str | None = None
+
+    @property
+    def sources(self) -> list[dict[str, Any]]:
+        """The knowledge passages, decoded ([] when none or unreadable)."""
+        if not self.knowledge_passages:
+            return []
+        try:
+            found = json.loads(self.knowledge_passages)
+        except ValueError:
+            return []
+        return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
 
     @property
     def spoken(self) -> bool:
@@ -183,6 +209,9 @@ class LogQueries(LogDatabase):
             conditions.append(Conversation.id.in_(
                 select(LogMessage.conversation_id)
                 .where(LogMessage.guard_label.in_(FLAGGED_LABELS))))
+        if flt.rated in (-1, 1):
+            conditions.append(Conversation.id.in_(
+                select(Rating.conversation_id).where(Rating.rating == flt.rated)))
         words = flt.words
         if words:
             # A union, not an OR: each half is planned on its own and uses its own index (an OR
@@ -235,6 +264,15 @@ class LogQueries(LogDatabase):
             found = session.get(Conversation, conversation_id)
             return ConversationRow.of(found) if found is not None else None
 
+    def conversation_of(self, key: ConversationKey) -> ConversationRow | None:
+        """The conversation of `key` (the console's list of hand-offs links to it)."""
+        with self._sessions() as session:
+            found = session.scalars(select(Conversation).where(
+                Conversation.platform == key.platform.value, Conversation.bot_id == key.bot_id,
+                Conversation.chat_id == key.chat_id, Conversation.user_id == key.user_id)
+            ).first()
+            return ConversationRow.of(found) if found is not None else None
+
     def thread(self, conversation_id: int, *, limit: int = 200,
                before: int | None = None) -> Thread | None:
         """The newest `limit` messages (older than message id `before`), oldest first."""
@@ -257,6 +295,13 @@ class LogQueries(LogDatabase):
                         .where(LogImage.message_id.in_([m.id for m in messages]))
                         .order_by(LogImage.message_id, LogImage.position, LogImage.id)):
                     images.setdefault(message_id, []).append(image_id)
+            ratings: dict[int, tuple[int, str]] = {}
+            answers = [m.id for m in messages if m.direction == "out"]
+            if answers:
+                ratings = {message_id: (value, source) for message_id, value, source in
+                           session.execute(select(Rating.message_id, Rating.rating,
+                                                  Rating.source)
+                                           .where(Rating.message_id.in_(answers)))}
             audio: dict[int, list[int]] = {}
             spoken = [m.id for m in messages if m.transcript is not None]
             if spoken:
@@ -274,7 +319,10 @@ class LogQueries(LogDatabase):
                                guard_label=m.guard_label, guard_categories=m.guard_categories,
                                guard_latency_ms=m.guard_latency_ms,
                                guard_withheld=m.guard_withheld, transcript=m.transcript,
-                               audio_ids=tuple(audio.get(m.id, ())))
+                               audio_ids=tuple(audio.get(m.id, ())),
+                               knowledge_passages=m.knowledge_passages,
+                               rating=ratings.get(m.id, (0, None))[0],
+                               rating_source=ratings.get(m.id, (0, None))[1])
                     for m in reversed(messages)]
             return Thread(conversation=ConversationRow.of(found), messages=rows,
                           older_than=rows[0].id if more and rows else None)

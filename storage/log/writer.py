@@ -10,9 +10,10 @@ from dataclasses import dataclass, replace
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from bot.messages import ConversationKey, InboundMessage
+from bot.kernel.messages import ConversationKey, InboundMessage
 from storage.log.engine import LogDatabase
 from storage.log.models import (
+    AnswerPart,
     Conversation,
     ErasedPerson,
     LogAudio,
@@ -76,6 +77,10 @@ class TurnRecord:
     transcript: str | None = None
     #: The voice notes themselves as (bytes, MIME type), when ASR_KEEP_AUDIO keeps them.
     audio: tuple[tuple[bytes, str], ...] = ()
+    #: The knowledge passages the answer was given, as JSON (`LogMessage.knowledge_passages`).
+    knowledge: str | None = None
+    #: The platform's ids of the messages the answer went out in (a reaction names one).
+    answer_parts: tuple[str, ...] = ()
 
 
 def _clip(value: str | None, name: str) -> str | None:
@@ -123,7 +128,8 @@ def _rows(record: TurnRecord) -> list[LogMessage]:
             prompt_tokens=record.prompt_tokens, completion_tokens=record.completion_tokens,
             error=(record.error or None) and record.error[:_MAX_ERROR],
             created_at=max(now, received),
-            guard_withheld=(record.withheld or None) and record.withheld[:_MAX_TEXT]))
+            guard_withheld=(record.withheld or None) and record.withheld[:_MAX_TEXT],
+            knowledge_passages=record.knowledge))
         _guard(rows[-1], record.output_guard)
     return rows
 
@@ -235,6 +241,12 @@ class LogWriter(LogDatabase):
             for row in rows:
                 row.conversation_id = conversation.id
                 session.add(row)
+            answer = rows[-1] if rows[-1].direction == "out" else None
+            if answer is not None and record.answer_parts:
+                session.flush()
+                session.add_all(AnswerPart(message_id=answer.id, conversation_id=conversation.id,
+                                           platform_message_id=part[:256])
+                                for part in dict.fromkeys(record.answer_parts) if part)
 
     def _conversation(self, session: Session, key: ConversationKey) -> Conversation:
         """The conversation's row, created when missing (safe against a concurrent insert)."""

@@ -26,7 +26,7 @@ target_metadata = Base.metadata
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if not url:
-        from bot.settings import Settings
+        from bot.kernel.settings import Settings
 
         url = Settings().database_url
     return normalize_url(url)

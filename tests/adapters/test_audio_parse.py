@@ -10,8 +10,8 @@ import pytest
 from adapters.line import LineAdapter
 from adapters.telegram import TelegramAdapter
 from adapters.whatsapp import WhatsAppAdapter
-from bot.messages import AttachmentKind, MessageKind
-from bot.settings import Settings
+from bot.kernel.messages import AttachmentKind, MessageKind
+from bot.kernel.settings import Settings
 from tests.helpers.payloads import load
 from tests.helpers.updates import load as load_update
 

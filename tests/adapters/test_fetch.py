@@ -25,7 +25,7 @@ from adapters.fetch import (
     TooManyRedirects,
     is_public_address,
 )
-from bot.settings import Settings
+from bot.kernel.settings import Settings
 from tests.helpers.fetch_server import FetchServer
 
 TOKEN = {"Authorization": "Bearer very-secret-token"}

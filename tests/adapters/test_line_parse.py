@@ -12,9 +12,9 @@ import pytest
 from adapters.base import PayloadError, SignatureError
 from adapters.line import LineAdapter
 from adapters.markup import markdown_to_plain
-from bot.messages import MessageKind, Platform
-from bot.settings import Settings
-from tests.helpers.payloads import load
+from bot.kernel.messages import MessageKind, Platform
+from bot.kernel.settings import Settings
+from tests.helpers.payloads import DATA, load
 
 SECRET = "0123456789abcdef0123456789abcdef"
 
@@ -49,8 +49,8 @@ def test_text_from_a_user(adapter):
     assert message.key.chat_id == message.key.user_id == event["source"]["userId"]
     assert message.event_id == event["webhookEventId"]
     assert message.text == event["message"]["text"]
-    assert message.reply_context["reply_token"] == event["replyToken"]
-    assert message.reply_context["reply_token_expires_at"] == pytest.approx(
+    assert message.reply_context.reply_token == event["replyToken"]
+    assert message.reply_context.reply_token_expires_at == pytest.approx(
         event["timestamp"] / 1000 + 50)
 
 
@@ -62,7 +62,7 @@ def test_images_and_image_sets(adapter):
     assert first.album_id and first.album_id == second.album_id
 
 
-@pytest.mark.parametrize("name", ["sticker", "video", "location", "file"])
+@pytest.mark.parametrize("name", ["sticker", "video", "location"])
 def test_unreadable_messages_get_a_notice(adapter, name):
     [message] = parse(adapter, name)
     assert message.kind == MessageKind.UNSUPPORTED
@@ -80,7 +80,7 @@ def test_groups_need_a_mention_of_the_bot(adapter):
     assert parse(adapter, "group_no_mention") == []
     [message] = parse(adapter, "group_mention")
     assert message.text == "tolong ringkaskan pesan @Budi di atas"
-    assert message.key.user_id == "" and message.reply_context["private"] is False
+    assert message.key.user_id == "" and message.reply_context.private is False
 
 
 def test_verify_button_and_malformed_bodies(adapter):
@@ -93,3 +93,26 @@ def test_verify_button_and_malformed_bodies(adapter):
 def test_markdown_is_stripped_for_line():
     assert markdown_to_plain("**Nasi** _lemak_ `x` [a](https://a.sg)") == \
         "Nasi lemak x a (https://a.sg)"
+
+
+def corpus(source: str, name: str) -> bytes:
+    return (DATA / "line" / "corpus" / source / f"{name}.json").read_bytes()
+
+
+def test_standby_events_are_never_answered(adapter):
+    """Another module holds the chat: LINE says the standby bot sends nothing, greeting or not."""
+    assert adapter.parse(corpus("line-bot-sdk-go", "27_message_text_standby")) == []
+    for name in ("text", "follow", "sticker"):
+        body = load("line", name)
+        body["events"][0]["mode"] = "standby"
+        assert adapter.parse(json.dumps(body).encode()) == [], name
+    [active] = parse(adapter, "text")  # the same event in active mode is read
+    assert active.text
+
+
+def test_the_mark_as_read_token_rides_with_the_reply_context(adapter):
+    [message] = parse(adapter, "text")
+    token = load("line", "text")["events"][0]["message"]["markAsReadToken"]
+    assert message.reply_context.mark_as_read_token == token
+    [greeting] = parse(adapter, "follow")  # no message: nothing to mark
+    assert greeting.reply_context.mark_as_read_token is None

@@ -9,9 +9,10 @@ import pytest
 import redis
 
 from adapters.base import MediaError, MediaTooLarge, PayloadError, SignatureError, adapter_class
-from adapters.local import ConsoleAdapter, LocalImage, LocalMailbox, LocalMessage, WebAdapter
-from bot.messages import Platform, Reply
-from bot.settings import Settings
+from adapters.local import ConsoleAdapter, LocalImage, LocalMessage, WebAdapter
+from bot.kernel.messages import Platform, Reply
+from bot.kernel.settings import Settings
+from storage.mailbox import LocalMailbox
 
 
 class MemoryLog:
@@ -23,7 +24,7 @@ class MemoryLog:
     def is_sent(self, part: int) -> bool:
         return part in self.sent
 
-    def mark_sent(self, part: int) -> None:
+    def mark_sent(self, part: int, message_id: str | None = None) -> None:
         self.sent.add(part)
 
 

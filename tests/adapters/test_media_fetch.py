@@ -17,7 +17,7 @@ from adapters.fetch import AddressRefused, HostRefused
 from adapters.line import ExternalContentRefused, LineAdapter
 from adapters.telegram import TelegramAdapter
 from adapters.whatsapp import WhatsAppAdapter
-from bot.settings import Settings
+from bot.kernel.settings import Settings
 from tests.conftest import (
     LINE_SECRET,
     LINE_TOKEN,

@@ -8,7 +8,7 @@ import json
 from adapters.line import LineAdapter
 from adapters.telegram import TelegramAdapter
 from adapters.whatsapp import WhatsAppAdapter
-from bot.settings import Settings
+from bot.kernel.settings import Settings
 from tests.helpers.payloads import load
 
 SETTINGS = Settings(_env_file=None, telegram_bot_token="7000001:secret",

@@ -11,8 +11,8 @@ import pytest
 from adapters.base import BadSignature, MissingSignature, PayloadError, SignatureError
 from adapters.markup import markdown_to_whatsapp
 from adapters.whatsapp import WhatsAppAdapter
-from bot.messages import MessageKind, Platform
-from bot.settings import Settings
+from bot.kernel.messages import MessageKind, Platform
+from bot.kernel.settings import Settings
 from tests.helpers.payloads import load
 
 
@@ -54,7 +54,7 @@ def test_text_keys_the_user_by_wa_id(adapter):
     assert message.text == "Apa khabar? Boleh tolong saya?"
     assert message.event_id == message.message_id and message.event_id.startswith("wamid.")
     assert message.user_name == "Siti Rahman"
-    assert message.reply_context["user_id"] == "SG.13491208655302741918"
+    assert message.reply_context.user_id == "SG.13491208655302741918"
 
 
 def test_images_with_and_without_caption(adapter):
@@ -71,10 +71,15 @@ def test_unreadable_types_get_a_notice(adapter, name):
     assert message.kind == MessageKind.UNSUPPORTED
 
 
-@pytest.mark.parametrize("name", ["reaction", "status_sent", "status_delivered", "status_read",
+@pytest.mark.parametrize("name", ["status_sent", "status_delivered", "status_read",
                                   "status_failed"])
-def test_statuses_and_reactions_are_never_answered(adapter, name):
+def test_statuses_are_never_answered(adapter, name):
     assert parse(adapter, name) == []
+
+
+def test_a_reaction_is_a_rating_not_a_message(adapter):
+    [rating] = parse(adapter, "reaction")  # tests/adapters/test_feedback_adapters.py: the rest
+    assert rating.kind == MessageKind.RATING and rating.text == "" and not rating.attachments
 
 
 def test_two_messages_in_one_change(adapter):
@@ -91,3 +96,44 @@ def test_whatsapp_formatting():
     assert markdown_to_whatsapp("**Nasi** *lemak* ~~old~~ `x`") == "*Nasi* _lemak_ ~old~ `x`"
     assert markdown_to_whatsapp("# Title\n\n- a\n- b") == "*Title*\n\n• a\n• b"
     assert markdown_to_whatsapp("[site](https://a.sg)") == "site (https://a.sg)"
+
+
+PHONE, BSUID, PARENT, NEW = "6591234567", "SG.1502576394655843", "SG.ENT.7730001122", "SG.22091"
+
+
+def parse_body(adapter, body):
+    return adapter.parse(json.dumps(body).encode())
+
+
+def test_every_id_of_the_sender_is_carried(adapter):
+    from tests.helpers.payloads import whatsapp_person
+
+    [phone_only] = parse_body(adapter, whatsapp_person("a", phone=PHONE))
+    assert phone_only.identities == (PHONE,) and phone_only.key.user_id == PHONE
+    assert (phone_only.reply_context.to, phone_only.reply_context.user_id) == (PHONE, None)
+    [both] = parse_body(adapter, whatsapp_person("b", phone=PHONE, bsuid=BSUID))
+    assert both.identities == (BSUID, PHONE) and both.key.user_id == PHONE
+    assert (both.reply_context.to, both.reply_context.user_id) == (PHONE, BSUID)
+    [hidden] = parse_body(adapter, whatsapp_person("c", bsuid=BSUID, parent=PARENT))
+    assert hidden.identities == (BSUID, PARENT) and hidden.key.user_id == BSUID
+    assert (hidden.reply_context.to, hidden.reply_context.user_id) == (None, BSUID)
+    assert hidden.user_name == "Siti" and hidden.text == "c"
+
+
+def test_a_changed_user_id_is_a_link_never_answered(adapter):
+    from tests.helpers.payloads import whatsapp_user_id_changed
+
+    [link] = parse_body(adapter, whatsapp_user_id_changed(BSUID, NEW, previous_parent=PARENT,
+                                                          parent=PARENT))
+    assert link.kind == MessageKind.IDENTITY
+    assert (link.previous_identities, link.identities) == ((BSUID, PARENT), (NEW, PARENT))
+    body = whatsapp_user_id_changed(BSUID, NEW)
+    body["entry"][0]["changes"][0]["value"]["messages"][0]["system"]["type"] = "other_change"
+    assert parse_body(adapter, body) == []
+
+
+def test_ids_of_another_shape_are_not_identities(adapter):
+    from tests.helpers.payloads import whatsapp_person
+
+    [message] = parse_body(adapter, whatsapp_person("x", phone=PHONE, bsuid="SG.1:2"))
+    assert message.identities == (PHONE,)

@@ -109,6 +109,7 @@ def test_metrics_are_not_served_through_the_proxy(api):
     assert httpx.get(f"{api.base_url}/metrics").status_code == 200  # on this machine
 
 
+@pytest.mark.e2e
 def test_an_untrusted_proxy_is_not_believed(tmp_path_factory, redis_server):
     process = start(tmp_path_factory, redis_server, "10.9.9.9")
     try:

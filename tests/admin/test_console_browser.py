@@ -19,9 +19,9 @@ import pytest
 import redis
 
 from bot.admin import mount_admin
-from bot.app import create_app
-from bot.embedded_redis import free_port
-from bot.settings import Settings
+from bot.cli.embedded_redis import free_port
+from bot.kernel.settings import Settings
+from bot.web.app import create_app
 from storage.history import HistoryEntry, RedisHistory
 from storage.keys import KeyBuilder
 from storage.log import ConversationLog
@@ -79,12 +79,12 @@ def seed(conversation_log: ConversationLog) -> None:
     turn(conversation_log, JOHN, "What's the fastest MRT route from Changi Airport to Orchard?",
          "Take the East-West Line from Changi Airport, change at Tanah Merah, then transfer to "
          "the Thomson-East Coast Line at Gardens by the Bay for Orchard — about 50 minutes.",
-         name="John Tan", language="en", at=ago(hours=4), latency_ms=1320)
+         name="John Tan", language="en", at=ago(hours=4), latency_ms=1320, turn_id="john-1")
     turn(conversation_log, BUDI, "Ini foto durian dari pasar tadi pagi. Sudah matang belum?",
          "Dari fotonya, kulit durian tampak kuning kecokelatan dan durinya mulai renggang — "
          "tanda buahnya sudah matang. Coba cium pangkal buahnya: aroma yang kuat berarti siap "
          "dibuka.", name="Budi Santoso", language="id", images=[fruit],
-         at=ago(hours=2, minutes=14), latency_ms=2875)
+         at=ago(hours=2, minutes=14), latency_ms=2875, turn_id="budi-1")
     turn(conversation_log, BUDI, "Kalau yang ini? Saya beli dua di pasar.",
          "Yang kedua juga terlihat matang. Simpan di tempat sejuk dan makan dalam 2–3 hari "
          "agar rasanya tetap manis.", name="Budi Santoso", language="id",
@@ -92,6 +92,9 @@ def seed(conversation_log: ConversationLog) -> None:
     turn(conversation_log, BUDI, "Terima kasih banyak!", "Sama-sama, Budi! Selamat menikmati "
          "duriannya. 🍈", name="Budi Santoso", language="id", at=ago(hours=2, minutes=5),
          latency_ms=940)
+    # Ratings (#23): Budi liked the first answer (a button), John did not (a reaction).
+    assert conversation_log.rate(BUDI, 1, "button", turn_id="budi-1") is not None
+    assert conversation_log.rate(JOHN, -1, "reaction", turn_id="john-1") is not None
 
 
 def seed_redis(client: redis.Redis, settings: Settings) -> RedisHistory:
@@ -210,6 +213,14 @@ def test_the_console_in_a_browser(console, page):
     page.select_option("select[name=language]", "id")
     page.click("button:has-text('Apply')")
     assert rows(page) == ["Budi Santoso", "group -1001987654321"]
+    page.select_option("select[name=language]", "")
+    page.select_option("select[name=rated]", "down")
+    page.click("button:has-text('Apply')")
+    assert rows(page) == ["John Tan"]
+    page.select_option("select[name=rated]", "")
+    page.select_option("select[name=language]", "id")
+    page.click("button:has-text('Apply')")
+    assert rows(page) == ["Budi Santoso", "group -1001987654321"]
 
     # The filtered set exported as CSV.
     with page.expect_download() as download:
@@ -229,6 +240,7 @@ def test_the_console_in_a_browser(console, page):
         "i.naturalWidth > 0)")
     assert page.locator(".msg.out").first.inner_text().startswith("Dari fotonya")
     assert "2,875 ms" in page.locator(".msg.out").first.inner_text()
+    assert "rated 👍" in page.locator(".msg.out").first.inner_text()
     page.screenshot(path=str(DOCS / "admin-thread.png"), full_page=True)
 
     # Export this conversation as JSONL.

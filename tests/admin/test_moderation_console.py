@@ -10,7 +10,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from bot.messages import Platform
+from bot.kernel.messages import Platform
 from storage.abuse import BlockList
 from storage.log import ConversationLog, GuardRecord, TurnRecord
 from tests.helpers.console import csrf_of, settings_for, signed_in_client

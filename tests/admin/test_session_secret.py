@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from bot.admin.security import LOGIN_COOKIE, SESSION_SECRET_FILE, LoginThrottle
-from bot.app import create_app
-from bot.settings import Settings
+from bot.kernel.settings import Settings
+from bot.web.app import create_app
 
 PASSWORD = "correct horse battery staple"
 

@@ -7,8 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main
-from bot.settings import get_settings
+from bot.cli.main import main
+from bot.kernel.settings import get_settings
 from tests import conftest as c
 
 
@@ -34,7 +34,8 @@ def test_telegram_set_webhook_and_info(run, telegram):
     [call] = telegram.calls_to("setWebhook")
     assert call.params["url"] == url
     assert call.params["secret_token"] == c.WEBHOOK_SECRET
-    assert json.loads(call.params["allowed_updates"]) == ["message"]
+    assert json.loads(call.params["allowed_updates"]) == ["message", "callback_query",
+                                                          "message_reaction"]
     assert call.params["drop_pending_updates"] in ("true", "True", True)
 
     info = run("webhook-info", "telegram")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from bot.conversation import Command, clean_reply, parse_command, plan_turn, system_prompt
-from bot.messages import Attachment, ConversationKey, InboundMessage, MessageKind, Platform
-from bot.texts import REPLY_INSTRUCTION, Text, text
+from bot.kernel.commands import Command, parse_command
+from bot.kernel.messages import Attachment, ConversationKey, InboundMessage, MessageKind, Platform
+from bot.kernel.prompt import clean_reply, system_prompt
+from bot.kernel.texts import REPLY_INSTRUCTION, Text, text
+from workers.turn.planning import plan_turn
 
 KEY = ConversationKey(platform=Platform.TELEGRAM, bot_id="1", chat_id="2", user_id="2")
 
@@ -69,7 +71,7 @@ def test_clean_reply():
 
 
 def test_lang_pins_and_releases_the_reply_language():
-    from bot.languages import LANGUAGE_NAMES, SUPPORTED_LANGUAGES
+    from bot.kernel.languages import LANGUAGE_NAMES, SUPPORTED_LANGUAGES
 
     plan = plan_turn("t", [msg(1, "/lang th"), msg(2, "What should I eat in Bangkok today?")],
                      current_language="en", default_language="en")

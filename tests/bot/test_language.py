@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import bot.language as language
-from bot.cli import main
-from bot.language import (
+import bot.kernel.language as language
+from bot.cli.main import main
+from bot.kernel.language import (
     CONFIDENT,
     Detection,
     choose_reply_language,
@@ -19,7 +19,7 @@ from bot.language import (
     detect,
     is_other_language,
 )
-from bot.languages import SUPPORTED_LANGUAGES
+from bot.kernel.languages import SUPPORTED_LANGUAGES
 
 DATA = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "langid"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot import language, texts
-from bot.languages import (
+from bot.kernel import language, texts
+from bot.kernel.languages import (
     DEFAULT_LANGUAGE,
     LANGUAGE_NAMES,
     SUPPORTED_LANGUAGES,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from bot.limits import BodyLimit
+from bot.web.limits import BodyLimit
 from tests.helpers.api_process import ApiProcess
 
 MIB = 1024 * 1024

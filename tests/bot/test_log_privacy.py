@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from bot.logs import configure_logging, log_id_key
-from bot.messages import ConversationKey, Platform
-from bot.settings import Settings
+from bot.kernel.logs import configure_logging, log_id_key
+from bot.kernel.messages import ConversationKey, Platform
+from bot.kernel.settings import Settings
 from tests.helpers.api_process import ApiProcess
 
 WA_ID = "6281234567890"

@@ -6,8 +6,8 @@ import io
 import json
 import logging
 
-from bot.logs import configure_logging
-from bot.settings import Settings
+from bot.kernel.logs import configure_logging
+from bot.kernel.settings import Settings
 
 
 def capture(settings: Settings, text: bool | None = None):

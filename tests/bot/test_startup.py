@@ -15,9 +15,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.embedded_redis import free_port
-from bot.settings import Settings
-from bot.startup import explain_model_failure, summary
+from bot.cli.embedded_redis import free_port
+from bot.cli.startup import summary
+from bot.kernel.settings import Settings
+from workers.models.failure import explain_model_failure
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +67,7 @@ def test_summary_of_a_configured_api():
 
 def test_a_missing_folder_is_explained(tmp_path):
     pytest.importorskip("transformers")
-    from workers.engines.transformers import TransformersEngine
+    from workers.models.chat.transformers import TransformersEngine
 
     folder = tmp_path / "no-such-checkpoint"
     settings = Settings(_env_file=None, model_id=str(folder))
@@ -81,7 +82,7 @@ def test_a_missing_folder_is_explained(tmp_path):
 
 def test_an_unreachable_model_server_is_explained():
     pytest.importorskip("openai")
-    from workers.engines.openai import OpenAIEngine
+    from workers.models.chat.openai import OpenAIEngine
 
     url = f"http://127.0.0.1:{free_port()}/v1"
     settings = Settings(_env_file=None, model_backend="openai", openai_base_url=url)
@@ -92,6 +93,7 @@ def test_an_unreachable_model_server_is_explained():
     assert "GET /v1/models" in text
 
 
+@pytest.mark.e2e
 def test_dev_with_nothing_configured_prints_the_summary_and_why_there_is_no_model(tmp_path):
     port = free_port()
     log_path = tmp_path / "dev.log"
@@ -149,13 +151,14 @@ def test_a_broken_model_stack_is_explained():
     assert "MODEL_ID=aisingapore/Qwen-SEA-LION-v4-4B-VL" in text
 
 
+@pytest.mark.e2e
 def test_a_worker_whose_model_server_is_down_makes_readyz_say_why(redis_server, tmp_path):
     """A real `sealion-bot worker` with MODEL_BACKEND=openai and nothing listening: it records
     the failure in Redis, /readyz answers 503 with the paragraph, and no traceback is logged."""
     import redis
     from fastapi.testclient import TestClient
 
-    from bot.app import create_app
+    from bot.web.app import create_app
 
     redis_url = f"{redis_server.url[:-2]}/13"  # the unit tests' range, flushed here
     redis.Redis.from_url(redis_url).flushdb()
@@ -180,8 +183,11 @@ def test_a_worker_whose_model_server_is_down_makes_readyz_say_why(redis_server, 
                 time.sleep(0.5)
         output = log_path.read_text(errors="replace")
         assert ready.status_code == 503, output[-3000:]
-        assert ready.json()["model"] == ["failed"]
+        assert ready.json()["model"] == ["unavailable"]  # a server may come back
         assert f"the OpenAI-compatible server at {server}" in ready.json()["reason"]
+        [hosts] = ready.json()["models"].values()
+        assert hosts["chat"]["state"] == "unavailable"
+        assert hosts["chat"]["reason"] == ready.json()["reason"]
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:

@@ -6,10 +6,13 @@ import os
 import signal
 import sys
 
-from bot.supervisor import WorkerSupervisor
+import pytest
+
+from bot.cli.supervisor import WorkerSupervisor
 from tests.helpers.waiting import wait_until
 
 
+@pytest.mark.e2e
 def test_a_killed_worker_is_started_again_and_stop_ends_it():
     supervisor = WorkerSupervisor([sys.executable, "-c", "import time; time.sleep(60)"],
                                   dict(os.environ), max_backoff=1.0, grace=5.0).start()

@@ -6,11 +6,11 @@ import string
 
 import pytest
 
-from bot import texts
-from bot.languages import LANGUAGE_NAMES, SUPPORTED_LANGUAGES
-from bot.texts import FIELDS, REPLY_INSTRUCTION, Text, text
+from bot.kernel import texts
+from bot.kernel.languages import LANGUAGE_NAMES, SUPPORTED_LANGUAGES
+from bot.kernel.texts import FIELDS, REPLY_INSTRUCTION, Text, text
 
-SAMPLE_FIELDS = {"limit_mb": 20, "language": "Filipino", "codes": "en, id, th", "minutes": 5}
+SAMPLE_FIELDS = {"limit_mb": 20, "language": "Filipino", "codes": "en, id, th", "minutes": 5, "page": 3}
 
 
 def _fields_of(template: str) -> set[str]:
@@ -46,7 +46,7 @@ def test_texts_are_translated(language: str) -> None:
 @pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
 def test_help_lists_every_command(language: str) -> None:
     help_text = text(Text.HELP, language)
-    for command in ("/reset", "/lang ", "/lang auto", "/help"):
+    for command in ("/reset", "/lang ", "/lang auto", "/help", "/human"):
         assert command in help_text
     assert "SEA-LION" in help_text
 
@@ -94,3 +94,25 @@ def test_fallbacks_to_english() -> None:
 
 def test_key_may_be_given_as_its_value() -> None:
     assert text("help", "vi") == text(Text.HELP, "vi")  # type: ignore[arg-type]
+
+
+# Each language's own word for a voice message or sound, as its AUDIO_* texts use it.
+_VOICE_WORD = {
+    "en": "voice", "id": "suara", "ms": "suara", "tl": "voice", "th": "เสียง", "vi": "thoại",
+    "ta": "குரல்", "my": "အသံ", "km": "សំឡេង", "lo": "ສຽງ", "zh": "语音",
+}
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_what_the_bot_says_it_reads_is_true_in_every_configuration(language: str) -> None:
+    """Documents (PDF, Word, text files) are read on every platform, so the greeting, the help
+    and the "can't read this" note name them; voice notes are read only when ASR is on, and the
+    "can't read this" note is what a voice note gets when it is off (adapters), so none of the
+    three claims voice is read, and the note no longer says files are not."""
+    assert _VOICE_WORD[language] in text(Text.AUDIO_SILENT, language)
+    for key in (Text.GREETING, Text.HELP, Text.UNSUPPORTED):
+        notice = text(key, language)
+        assert "PDF" in notice and "Word" in notice, (key, language)
+        assert _VOICE_WORD[language] not in notice, (key, language)
+    assert ".docx" in text(Text.UNSUPPORTED, language)
+    assert ".docx" in text(Text.HELP, language)

@@ -1,5 +1,5 @@
 """The detector's word lists come from data files, read once, read-only, shipped with the
-package; the two derived tables are built the way bot/wordlists.py says."""
+package; the two derived tables are built the way bot/kernel/wordlists.py says."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.wordlists import lexicon, weighted
+from bot.kernel.wordlists import lexicon, weighted
 
 ROOT = Path(__file__).resolve().parents[2]
-WORDS = resources.files("bot").joinpath("data", "words")
+WORDS = resources.files("bot.kernel").joinpath("data", "words")
 
 
 def test_read_once_and_read_only() -> None:
@@ -41,7 +41,7 @@ def test_derived_tables() -> None:
 
 
 def test_a_word_before_any_weight_is_refused(tmp_path, monkeypatch) -> None:
-    from bot import wordlists
+    from bot.kernel import wordlists
 
     monkeypatch.setattr(wordlists, "_lines", lambda name: iter(["oops", "[+1]", "fine"]))
     with pytest.raises(ValueError, match="before the first"):
@@ -53,4 +53,4 @@ def test_every_list_is_package_data() -> None:
     assert len(files) == 9
     package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-data"]
-    assert "data/words/*.txt" in package_data["bot"]
+    assert "data/words/*.txt" in package_data["bot.kernel"]

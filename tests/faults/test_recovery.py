@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.languages import SUPPORTED_LANGUAGES
-from bot.texts import Text, text
+from bot.kernel.languages import SUPPORTED_LANGUAGES
+from bot.kernel.texts import Text, text
 from tests.conftest import new_chat_id
 from tests.faults.stack import FAST_RECOVERY, Stack
 from tests.helpers.images import image_bytes

@@ -12,23 +12,24 @@ import pytest
 from adapters.base import TransientSendError, retry_after_seconds
 from adapters.line import LineAdapter
 from adapters.telegram import TelegramAdapter
-from bot.embedded_redis import free_port
-from bot.messages import ConversationKey, Platform, Reply
-from bot.settings import Settings
+from bot.cli.embedded_redis import free_port
+from bot.kernel.messages import ConversationKey, LineContext, Platform, Reply, TelegramContext
+from bot.kernel.settings import Settings
 
 
 class _Log:
     def is_sent(self, part: int) -> bool:
         return False
 
-    def mark_sent(self, part: int) -> None:
+    def mark_sent(self, part: int, message_id: str | None = None) -> None:
         raise AssertionError("nothing can have been sent")
 
 
 def _reply(platform: Platform) -> Reply:
     key = ConversationKey(platform=platform, bot_id="1", chat_id="42", user_id="42")
-    return Reply(key=key, in_reply_to="1", language="en", text="hello",
-                 reply_context={"private": True, "to": "42"})
+    context = (TelegramContext(chat_id=42, message_id=1) if platform is Platform.TELEGRAM
+               else LineContext(to="42"))
+    return Reply(key=key, in_reply_to="1", language="en", text="hello", reply_context=context)
 
 
 @pytest.mark.parametrize("platform", [Platform.TELEGRAM, Platform.LINE])

@@ -24,7 +24,7 @@ def free_port() -> int:
 
 
 class ApiProcess:
-    """`python -m bot.cli api --host 127.0.0.1 --port P` with `env` (and nothing from .env)."""
+    """`python -m bot.cli.main api --host 127.0.0.1 --port P` with `env` (and nothing from .env)."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.port = free_port()

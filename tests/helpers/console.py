@@ -8,8 +8,8 @@ import re
 from fastapi.testclient import TestClient
 
 from bot.admin import mount_admin
-from bot.app import create_app
-from bot.settings import Settings
+from bot.kernel.settings import Settings
+from bot.web.app import create_app
 
 PASSWORD = "correct horse battery staple"
 

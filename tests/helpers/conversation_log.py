@@ -15,14 +15,16 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
-from bot.messages import ConversationKey, InboundMessage, Platform
+from bot.kernel.messages import ConversationKey, InboundMessage, Platform
 from storage.log import ConversationLog, ConversationRow, TurnRecord, upgrade_database
 from storage.log.models import Conversation, LogMessage
 
 #: Where the PostgreSQL tests go; the machine's service by default (trust auth).
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-TABLES = ("log_images", "log_messages", "log_conversations", "log_erasures")
+TABLES = ("log_images", "log_messages", "log_conversations", "log_erasures",
+          "knowledge_vectors", "knowledge_postings", "knowledge_terms", "knowledge_passages",
+          "knowledge_documents")
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +83,7 @@ def sqlite_log(path) -> ConversationLog:
     return ConversationLog(url)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def conversation_log(request, tmp_path) -> Iterator[ConversationLog]:
     """An empty, migrated log on each backend in turn."""
     if request.param == "sqlite":

@@ -10,6 +10,8 @@ exactly as it would to LINE's two hosts:
 * ``POST /v2/bot/message/push`` honours ``X-Line-Retry-Key``: a key already accepted answers 409
   with ``x-line-accepted-request-id`` and sends nothing again; a key that is no UUID answers 400.
 * ``POST /v2/bot/chat/loading/start`` answers 202 ``{}`` for 5..60 seconds in steps of 5.
+* ``POST /v2/bot/chat/markAsRead`` answers 200 ``{}`` for a non-empty ``markAsReadToken``
+  (:meth:`~LineStandIn.marked_read` lists the tokens spent).
 * ``GET /v2/bot/profile/{userId}`` serves :meth:`~LineStandIn.set_profile` profiles (404
   otherwise), as do the group/room member profile paths; ``GET /v2/bot/info`` the bot itself.
 * ``GET /v2/bot/message/{messageId}/content`` (an api-data.line.me path) serves bytes registered
@@ -89,6 +91,7 @@ ROUTES = {
     ("POST", "/v2/bot/message/reply"): "reply",
     ("POST", "/v2/bot/message/push"): "push",
     ("POST", "/v2/bot/chat/loading/start"): "loading",
+    ("POST", "/v2/bot/chat/markAsRead"): "mark_as_read",
     ("GET", "/v2/bot/profile/{userId}"): "profile",
     ("GET", "/v2/bot/message/{messageId}/content"): "content",
     ("GET", "/v2/bot/message/{messageId}/content/transcoding"): "transcoding",
@@ -98,6 +101,7 @@ ROUTES = {
 }
 ALIASES = {  # operationId -> short name, so calls_to("replyMessage") works too
     "replyMessage": "reply", "pushMessage": "push", "showLoadingAnimation": "loading",
+    "markMessagesAsReadByToken": "mark_as_read",
     "getProfile": "profile", "getMessageContent": "content", "getBotInfo": "bot_info",
     "getMessageContentTranscodingByMessageId": "transcoding",
     "getGroupMemberProfile": "member_profile", "getRoomMemberProfile": "member_profile",
@@ -326,6 +330,11 @@ class LineStandIn(LoopbackStandIn):
             self._failures[self._name(name)].extend([(status, body, headers)] * times)
 
     # -------------------------------------------------------------- inspection
+    def marked_read(self) -> list[str]:
+        """The markAsReadTokens of the answered mark-as-read calls, in order."""
+        return [c.body["markAsReadToken"] for c in self.calls_to("mark_as_read")
+                if c.status == 200]
+
     def sent_texts(self, to: str | None = None) -> list[str]:
         """Texts of the text messages LINE accepted (status 200) by reply or push, in order; a
         reply counts as sent to whoever its token was issued for."""
@@ -552,6 +561,11 @@ class LineStandIn(LoopbackStandIn):
 
     def _do_loading(self, **_: Any) -> tuple[int, Any, dict]:
         return 202, {}, {}
+
+    def _do_mark_as_read(self, body: dict, **_: Any) -> tuple[int, Any, dict]:
+        if not body.get("markAsReadToken"):
+            return 400, {"message": "Invalid markAsReadToken"}, {}
+        return 200, {}, {}
 
     def _do_profile(self, params: dict, **_: Any) -> tuple[int, Any, dict]:
         with self._cond:

@@ -44,6 +44,7 @@ class WorkerProcess:
                 break
             time.sleep(0.2)
         client.close()
+        self.kill()  # not left behind: no fixture holds it to stop it
         raise RuntimeError(f"worker did not become ready; log:\n{self.tail()}")
 
     def _model_ready(self) -> bool:

@@ -16,6 +16,7 @@ attribute of its ``Call`` holding that name) and ``handler`` (its request handle
 from __future__ import annotations
 
 import collections
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,14 @@ class LoopbackHandler(BaseHTTPRequestHandler):
     """Hands GET and POST requests to the server's stand-in (``stand_in._handle(self)``)."""
 
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.stand_in._connections.add(self.connection)  # type: ignore[attr-defined]
+
+    def finish(self) -> None:
+        self.server.stand_in._connections.discard(self.connection)  # type: ignore[attr-defined]
+        super().finish()
 
     def do_GET(self) -> None:  # noqa: N802
         self.server.stand_in._handle(self)  # type: ignore[attr-defined]
@@ -84,10 +93,14 @@ class LoopbackStandIn:
         self._cond = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        #: Open client connections, closed by `stop` as a server that dies closes them.
+        self._connections: set[socket.socket] = set()
 
     # ----------------------------------------------------------------- lifecycle
-    def start(self) -> Self:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler)
+    def start(self, port: int = 0) -> Self:
+        """Serve on `port` (0: any free one); a stand-in stopped and started again on its old
+        port is a server that went away and came back."""
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self.handler)
         self._server.daemon_threads = True
         self._server.stand_in = self  # type: ignore[attr-defined]
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -98,10 +111,17 @@ class LoopbackStandIn:
         return self
 
     def stop(self) -> None:
+        """Stop serving, and close the connections clients keep alive (a stopped stand-in is
+        a server that went away, not one that still answers on old connections)."""
         if self._server:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        for connection in list(self._connections):
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def __enter__(self) -> Self:
         return self.start()

@@ -75,6 +75,7 @@ class Call:
     params: dict  # decoded parameters, values as sent (form values are strings)
     at: float  # time.monotonic() when the request arrived
     status: int  # HTTP status we answered
+    answer: Any = None  # the JSON we answered (a sent message's id: answer["result"])
 
 
 class EntityParseError(ValueError):
@@ -319,7 +320,8 @@ class TelegramStandIn(LoopbackStandIn):
             method, arrived,
             lambda: refused or self._answer(token, method, params),
             lambda: (500, _error(500, "Internal Server Error")),
-            lambda result: Call(method, params, arrived, result[0]))
+            lambda result: Call(method, params, arrived, result[0],
+                                None if isinstance(result[1], bytes) else result[1]))
         if isinstance(answer, bytes):
             req.answer(status, answer, "application/octet-stream")
         else:

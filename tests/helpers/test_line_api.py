@@ -19,6 +19,7 @@ from linebot.v3.messaging import (
     AsyncMessagingApi,
     AsyncMessagingApiBlob,
     Configuration,
+    MarkMessagesAsReadByTokenRequest,
     MessagingApi,
     MessagingApiBlob,
     PushMessageRequest,
@@ -371,6 +372,22 @@ def test_loading_through_sdk(api):
     assert api.spec_errors == ["loading: loadingSeconds: must be a multiple of 5 between 5 and 60"]
 
 
+# ------------------------------------------------------------------- mark as read
+def test_mark_as_read_through_sdk_fits_the_spec(api):
+    with sdk(api) as client:
+        MessagingApi(client).mark_messages_as_read_by_token(
+            MarkMessagesAsReadByTokenRequest(mark_as_read_token="30yhdy232KFDHgdkdsFg"))
+    [call] = api.calls_to("markMessagesAsReadByToken")
+    assert call.path == "/v2/bot/chat/markAsRead" and call.status == 200
+    assert api.marked_read() == ["30yhdy232KFDHgdkdsFg"] and api.spec_errors == []
+
+
+def test_mark_as_read_without_a_token_is_a_spec_error(api):
+    answer = post(api, "/v2/bot/chat/markAsRead", {})
+    assert answer.status_code == 400 and api.marked_read() == []
+    assert api.spec_errors == ["mark_as_read: markAsReadToken: must be specified"]
+
+
 # ------------------------------------------------------- profile, content, bot info
 def test_profile_through_sdk(api):
     api.set_profile(USER, "Siti Nurhaliza", language="ms")
@@ -564,6 +581,7 @@ def test_reset_keeps_contents_and_profiles(api):
     assert get(api, f"/v2/bot/profile/{USER}").json()["displayName"] == "Siti"
 
 
+@pytest.mark.integration
 def test_without_spec_still_answers_like_line():
     with LineStandIn("other-token", spec_path=None, bot_user_id="U" + "1" * 32) as bare:
         token = bare.issue_reply_token(USER)

@@ -14,6 +14,7 @@ from telegram.error import BadRequest, RetryAfter
 
 from tests.helpers.specs import TELEGRAM_BOT_API
 from tests.helpers.telegram_api import EntityParseError, TelegramStandIn, html_to_text
+from tests.helpers.waiting import wait_until
 
 SPEC = TELEGRAM_BOT_API
 TOKEN = "424242:TEST-token"
@@ -319,7 +320,7 @@ def test_a_second_get_updates_ends_the_waiting_one_with_409(api):
     first = threading.Thread(target=lambda: answers.append(
         httpx.post(url, json={"timeout": 2}, timeout=10)))
     first.start()
-    time.sleep(0.5)
+    wait_until(lambda: api.in_flight("getUpdates"), 10, "the first long poll")
     second = httpx.post(url, json={"timeout": 0}, timeout=10)
     first.join(10)
     assert second.status_code == 200

@@ -28,8 +28,8 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "whatsapp"
 TOKEN = "wa-test-token"
 PHONE_ID = "106540352242922"
 USER = "6591234567"
-FIXTURES = ["text", "image_caption", "image", "sticker", "audio", "location", "reaction",
-            "unsupported", "status_sent", "status_delivered", "status_read", "status_failed",
+FIXTURES = ["text", "image_caption", "image", "document", "sticker", "audio", "location",
+            "reaction", "unsupported", "status_sent", "status_delivered", "status_read", "status_failed",
             "two_messages"]
 
 
@@ -94,6 +94,21 @@ def test_send_text_answered_and_recorded(api):
     assert api.sent_texts() == ["Halo!", "Lagi"]
     assert api.sent_texts(USER) == ["Halo!"] and api.sent_texts("999") == []
     assert api.spec_errors == []
+
+
+def test_send_to_a_business_scoped_user_id(api):
+    """`recipient` instead of `to` (an extension newer than the vendored spec): answered with
+    the contact's user_id; a malformed BSUID or both fields are spec errors."""
+    bsuid = "SG.1502576394655843"
+    body = {k: v for k, v in text("Halo!").items() if k != "to"} | {"recipient": bsuid}
+    answer = send(api, body)
+    assert answer.status_code == 200
+    assert answer.json()["contacts"] == [{"input": bsuid, "user_id": bsuid}]
+    assert api.sent_texts(bsuid) == ["Halo!"] and api.spec_errors == []
+    send(api, body | {"recipient": "6591234567"})
+    send(api, body | {"to": USER})
+    assert [e.split(":")[1].strip() for e in api.spec_errors] == ["recipient", "recipient and to both given"]
+    assert send(api, {k: v for k, v in body.items() if k != "recipient"}).status_code == 400
 
 
 def test_reply_with_context_and_plus_number(api):
@@ -432,6 +447,7 @@ def test_spec_loaded_once_per_process(server):
     assert _load_spec.cache_info().misses >= 1
 
 
+@pytest.mark.integration
 def test_no_spec_means_no_checks():
     with WhatsAppStandIn(spec_path=None) as bare:
         assert bare.spec is None

@@ -6,6 +6,8 @@ vLLM take: a ``multipart/form-data`` body with ``file`` (the audio, with a filen
 ``text``, ``srt``, ``verbose_json``, ``vtt``) and ``temperature``. It answers ``{"text": ...}``
 for ``json`` and ``{"task": "transcribe", "language": <Whisper's language name>, "duration",
 "text", "segments": []}`` for ``verbose_json``, as OpenAI does ("english", not "en").
+``GET /v1/models`` lists the models it serves (:attr:`TranscriptionStandIn.models`), as vLLM
+and OpenAI do: a recogniser checks there that the server is up and serves its model.
 
 The uploaded file must be a WAV this suite can read (16-bit PCM); the stand-in measures its
 length and answers the transcript :meth:`TranscriptionStandIn.say` registered for that length
@@ -50,10 +52,13 @@ class TranscriptionStandIn(LoopbackStandIn):
     service = "transcription"
 
     def __init__(self, api_key: str | None = None,
-                 default: tuple[str, str] = ("", "en")) -> None:
+                 default: tuple[str, str] = ("", "en"),
+                 models: tuple[str, ...] = ("openai/whisper-large-v3-turbo",
+                                            "whisper-large-v3-turbo", "whisper")) -> None:
         super().__init__()
         self.api_key = api_key
         self.default = default
+        self.models = models
         self._scripts: dict[float, tuple[str, str]] = {}
         self.refuse_verbose = False
 
@@ -80,7 +85,8 @@ class TranscriptionStandIn(LoopbackStandIn):
             return 500, b'{"error": {"message": "stand-in failure"}}', "application/json", \
                 Call(path, {}, 0.0, 0, 0, 500, arrived)
 
-        status, payload, ctype, _ = self._serve("transcriptions", arrived, answer, failed,
+        name = "models" if path == "/v1/models" else "transcriptions"
+        status, payload, ctype, _ = self._serve(name, arrived, answer, failed,
                                                 lambda result: result[3])
         req.answer(status, payload, ctype)
 
@@ -92,6 +98,15 @@ class TranscriptionStandIn(LoopbackStandIn):
             return status, data, ctype, Call(path if status == 404 else "transcriptions",
                                              fields, seconds, rate, channels, status, arrived)
 
+        authorised = self.api_key is None or {k.lower(): v for k, v in headers.items()}.get(
+            "authorization", "") == f"Bearer {self.api_key}"
+        if method == "GET" and path == "/v1/models":
+            listed = [{"id": m, "object": "model", "owned_by": "stand-in"} for m in self.models]
+            status, data, ctype, call = (
+                out(200, {"object": "list", "data": listed}, {}) if authorised
+                else out(401, _error("Incorrect API key provided", "invalid_request_error"), {}))
+            call.name = "models"
+            return status, data, ctype, call
         if method != "POST" or path != "/v1/audio/transcriptions":
             self._error(f"{method} {path}: not an endpoint of the transcription API")
             return out(404, _error("Not found", "invalid_request_error"), {})

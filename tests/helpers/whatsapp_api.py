@@ -4,7 +4,9 @@ Our real code (plain httpx with ``WHATSAPP_API_BASE_URL=f"{stand_in.base_url}/v2
 HTTP to this server exactly as it would to ``https://graph.facebook.com/v23.0``:
 
 * ``POST /v23.0/<phone-number-id>/messages`` sends a message (call name ``"send"``) and answers
-  ``{"messaging_product", "contacts": [{"input", "wa_id"}], "messages": [{"id": "wamid..."}]}``,
+  ``{"messaging_product", "contacts": [{"input", "wa_id"}], "messages": [{"id": "wamid..."}]}``
+  (to a business-scoped user id in ``recipient``, an extension newer than the spec:
+  ``contacts: [{"input", "user_id"}]``, see ``BSUID_EXTENSION``),
   or marks a message as read, optionally showing the typing indicator (a body with ``status``;
   call name ``"read"``) and answers ``{"success": true}``.
 * ``GET /v23.0/<media-id>`` (``"media_info"``) answers the media's URL, MIME type, SHA-256 and
@@ -99,6 +101,7 @@ class Call:
     body: Any  # the decoded JSON body; None without one (the raw text if it is not JSON)
     at: float  # time.monotonic() when the request arrived
     status: int  # HTTP status we answered
+    answer: Any = None  # the JSON we answered (a sent message's id: answer["messages"][0]["id"])
 
 
 # ------------------------------------------------------------------------------ the spec
@@ -322,11 +325,16 @@ class WhatsAppStandIn(LoopbackStandIn):
 
     # -------------------------------------------------------------- inspection
     def sent_texts(self, to: str | None = None) -> list[str]:
-        """Bodies of the text messages Meta accepted (status 200), in order, as sent."""
-        return [c.body["text"].get("body", "") for c in self.calls_to("send")
-                if c.status == 200 and c.body.get("type", "text") == "text"
-                and isinstance(c.body.get("text"), dict)
-                and (to is None or str(c.body.get("to")) == str(to))]
+        """Bodies of the text messages Meta accepted (status 200), in order, as sent, and of
+        the interactive ones (an answer carrying its 👍/👎 reply buttons); `to` a phone number
+        or a business-scoped user id (`recipient`)."""
+        return [_shown(c.body) for c in self.sent(to)]
+
+    def sent(self, to: str | None = None) -> list[Call]:
+        """The text and interactive messages Meta accepted (status 200), in order."""
+        return [c for c in self.calls_to("send")
+                if c.status == 200 and _shown(c.body) is not None
+                and (to is None or str(c.body.get("to") or c.body.get("recipient")) == str(to))]
 
     # ------------------------------------------------------------------ serving
     def _handle(self, req: LoopbackHandler) -> None:
@@ -353,7 +361,8 @@ class WhatsAppStandIn(LoopbackStandIn):
             lambda: refused or self._answer(name, target, path, headers, body, query),
             lambda: (500, graph_error(2, "Service temporarily unavailable",
                                       error_type="OAuthException")),
-            lambda result: Call(name, path, headers, body, arrived, result[0]))
+            lambda result: Call(name, path, headers, body, arrived, result[0],
+                                result[1] if isinstance(result[1], dict) else None))
         extra: dict[str, str] = {}
         if status == 401:
             extra["WWW-Authenticate"] = f'OAuth "Facebook Platform" "invalid_token" ' \
@@ -414,6 +423,11 @@ class WhatsAppStandIn(LoopbackStandIn):
             return 400, graph_error(100, *refused)
         if name == "read":
             return 200, {"success": True}
+        if not body.get("to"):  # sent to a business-scoped user id (see BSUID_EXTENSION)
+            recipient = str(body["recipient"])
+            return 200, {"messaging_product": "whatsapp",
+                         "contacts": [{"input": recipient, "user_id": recipient}],
+                         "messages": [{"id": self._wamid(recipient)}]}
         to = str(body["to"])
         return 200, {"messaging_product": "whatsapp",
                      "contacts": [{"input": to, "wa_id": re.sub(r"\D", "", to) or to}],
@@ -424,6 +438,7 @@ class WhatsAppStandIn(LoopbackStandIn):
             return
         problems: list[str] = []
         seen: set[str] = set()
+        body = _bsuid_send(body, problems)
         for validator in self.spec.send:  # both schemas list the types: say it once
             for problem in _messages(validator, body):
                 if problem.split(" is not one of ")[0] not in seen:
@@ -483,6 +498,44 @@ class WhatsAppStandIn(LoopbackStandIn):
         return "wamid." + base64.b64encode(raw + b"\x00").decode()
 
 
+#: BSUID_EXTENSION: sending to a business-scoped user id. The vendored spec (v23.0, Nov 2025)
+#: predates BSUIDs, so a send body with `recipient` instead of `to` is accepted as an extension
+#: Meta documents since 2026: "a new top-level `recipient` property accepts a BSUID or parent
+#: BSUID; `to` stays for phone numbers; if both are present, `to` takes precedence"
+#: (developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids;
+#: restated by docs.ycloud.com/reference/webhook-updates-bsuid and
+#: docs.kapso.ai/docs/whatsapp/business-scoped-user-ids). The answer's contact then carries
+#: `user_id` instead of `wa_id`. The rest of the body is still checked against the spec.
+BSUID = re.compile(r"[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}")
+
+
+def _bsuid_send(body: Any, problems: list[str]) -> Any:
+    """`body` as the spec would check it: a `recipient` (a BSUID) stands in for `to`."""
+    if not isinstance(body, dict) or "recipient" not in body:
+        return body
+    recipient = body["recipient"]
+    if not isinstance(recipient, str) or not BSUID.fullmatch(recipient):
+        problems.append(f"recipient: {recipient!r} is not a business-scoped user id")
+    if "to" in body:
+        problems.append("recipient and to both given: Meta uses `to`; send one of them")
+    checked = {k: v for k, v in body.items() if k != "recipient"}
+    checked.setdefault("to", str(recipient))
+    return checked
+
+
+def _shown(body: Any) -> Any:
+    """The text a sent message shows: a text's body, an interactive message's body; None for
+    other messages (reactions, media, templates)."""
+    if not isinstance(body, dict):
+        return None
+    kind = body.get("type", "text")
+    if kind == "text" and isinstance(body.get("text"), dict):
+        return body["text"].get("body", "")
+    if kind == "interactive" and isinstance(body.get("interactive"), dict):
+        return (body["interactive"].get("body") or {}).get("text", "")
+    return None
+
+
 def _unknown_object(method: str, object_id: str) -> dict:
     return graph_error(
         100, f"Unsupported {method} request. Object with ID '{object_id}' does not exist, cannot "
@@ -511,7 +564,7 @@ def _refusal(name: str, body: Any) -> tuple[str, str] | None:
         if indicator is not None and indicator != {"type": "text"}:
             return "Invalid parameter", "Param typing_indicator['type'] must be one of {TEXT}."
         return None
-    if not body.get("to"):
+    if not body.get("to") and not body.get("recipient"):
         return required("to")
     if body.get("type", "text") == "text":
         text = body.get("text")

@@ -1,4 +1,9 @@
-"""Fixtures of the Redis stores' tests: a client of a database of the suite's own Redis."""
+"""Fixtures of the Redis stores' tests: `client`, the in-memory twin of Redis (unit tests).
+
+The stores' behaviour on the real redis-server is the contract test's
+(tests/storage/test_store_contract.py, which runs every store on both); tests of Redis itself
+(what a script costs in commands, a server that goes away) start their own redis-server.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,21 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from tests.helpers.twins import twin_redis
+
 
 @pytest.fixture()
-def client(redis_server) -> Iterator[redis.Redis]:
-    """A client of database 14, empty when the test starts and emptied when it ends."""
+def client() -> Iterator[redis.Redis]:
+    """A client of a new, empty in-memory Redis."""
+    c = twin_redis()
+    yield c
+    c.close()
+
+
+@pytest.fixture()
+def real_client(redis_server) -> Iterator[redis.Redis]:
+    """A client of database 14 of the suite's redis-server, empty when the test starts and
+    emptied when it ends: for what only Redis tells (INFO commandstats)."""
     c = redis.Redis.from_url(redis_server.url[:-2] + "/14")
     c.flushdb()
     yield c

@@ -1,4 +1,5 @@
-"""Abuse controls in a real Redis: the token bucket script, the block list, the backlog."""
+"""Abuse controls on the in-memory twin of Redis: the token bucket script, the block list,
+the backlog."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 
 import pytest
 
-from bot.messages import ConversationKey, InboundMessage, Platform
+from bot.kernel.messages import ConversationKey, InboundMessage, Platform
 from storage.abuse import Backlog, BlockList, RateDecision, RateLimiter, person_of
 
 _events = itertools.count(1)

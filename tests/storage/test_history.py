@@ -1,11 +1,12 @@
-"""The history's images on a real Redis: named in a per-conversation set, so that refreshing
-their expiry reads no history and forgetting a conversation scans no keyspace."""
+"""The history's images (on the in-memory twin of Redis; on the real one where commands are
+counted): named in a per-conversation set, so that refreshing their expiry reads no history and
+forgetting a conversation scans no keyspace."""
 
 from __future__ import annotations
 
 import redis
 
-from bot.messages import ConversationKey, Platform
+from bot.kernel.messages import ConversationKey, Platform
 from storage.history import HistoryEntry, RedisHistory
 from storage.keys import KeyBuilder
 from tests.conftest import new_chat_id
@@ -22,7 +23,8 @@ def calls(client: redis.Redis, command: str) -> int:
     return int(client.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0))
 
 
-def test_touch_refreshes_every_image_without_reading_the_history(client):
+def test_touch_refreshes_every_image_without_reading_the_history(real_client):
+    client = real_client  # counted by INFO commandstats
     history = RedisHistory(client, ttl=600, max_turns=10)
     key = conversation()
     images = [history.save_image(key, b"jpeg%d" % n) for n in range(3)]
@@ -37,7 +39,8 @@ def test_touch_refreshes_every_image_without_reading_the_history(client):
         assert 590 < client.ttl(name) <= 600, name
 
 
-def test_clear_forgets_only_this_conversation_without_a_scan(client):
+def test_clear_forgets_only_this_conversation_without_a_scan(real_client):
+    client = real_client  # counted by INFO commandstats
     history = RedisHistory(client, ttl=600, max_turns=10)
     key, other = conversation(), conversation()
     mine = [history.save_image(key, b"a"), history.save_image(key, b"b")]

@@ -3,7 +3,7 @@ conversations by their keys, and the queues the workers consume are `Queue`'s.""
 
 from __future__ import annotations
 
-from bot.messages import ConversationKey, Platform
+from bot.kernel.messages import ConversationKey, Platform
 from storage.keys import KeyBuilder, Queue
 
 KEYS = KeyBuilder()
@@ -15,7 +15,7 @@ def test_a_conversation_key_names_its_conversation():
                  KEYS.images(key)):
         assert KEYS.conversation_of(name) == key
     assert KEYS.conversation_of(KEYS.workers()) is None
-    assert KEYS.conversation_of(KEYS.turn_done("t1")) is None
+    assert KEYS.conversation_of(KEYS.turn_sent("t1", 0)) is None
     assert KEYS.conversation_of("sealion:conv:fax:1:2:3:history") is None
     assert KeyBuilder("other").conversation_of(KEYS.history(key)) is None
 

@@ -7,13 +7,14 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from adapters.base import BaseAdapter, DeliveryLog
-from bot.messages import ConversationKey, InboundMessage, Platform, Reply
-from bot.settings import Settings
-from workers.engines.base import GenerationRequest, GenerationResult
+from bot.kernel.messages import ConversationKey, InboundMessage, Platform, Reply
+from bot.kernel.settings import Settings
+from workers.models.chat.base import GenerationRequest, GenerationResult
 
 
 class RecordingAdapter(BaseAdapter):
-    """Collects what the service sends; `fail_with` makes the next sends raise."""
+    """Collects what the service sends; `fail_with` makes the next sends raise (a None in it
+    lets that send through)."""
 
     platform = Platform.TELEGRAM
     max_text_length: ClassVar[int] = 4096
@@ -21,7 +22,9 @@ class RecordingAdapter(BaseAdapter):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.sent: list[str] = []
-        self.fail_with: list[Exception] = []
+        #: Every reply given to `send` (its 👍/👎 `feedback` included).
+        self.replies: list[Reply] = []
+        self.fail_with: list[Exception | None] = []
 
     @classmethod
     def enabled(cls, settings: Settings) -> bool:
@@ -41,13 +44,15 @@ class RecordingAdapter(BaseAdapter):
         raise AssertionError("no media in these tests")
 
     async def send(self, reply: Reply, log: DeliveryLog) -> None:
+        self.replies.append(reply)
         for index, part in enumerate(self.parts(reply)):
             if log.is_sent(index):
                 continue
-            if self.fail_with:
-                raise self.fail_with.pop(0)
+            failure = self.fail_with.pop(0) if self.fail_with else None
+            if failure is not None:
+                raise failure
             self.sent.append(part.text)
-            log.mark_sent(index)
+            log.mark_sent(index, str(len(self.sent)))  # the platform's message id
 
     async def indicate_typing(self, key: ConversationKey, reply_context: dict) -> None:
         pass

@@ -14,11 +14,11 @@ from PIL import Image
 from tests.helpers.hostile_images import BOMB_PNG, BOMB_SIDE, POISON_WEBP, poison_webp
 from tests.helpers.images import image_bytes
 from workers import images
-from workers.engines.transformers import load_image
 from workers.images import (
     MAX_DECODE_PIXELS,
     ImageTooLarge,
     ImageUnreadable,
+    load_image,
     make_thumbnail,
     prepare_image,
 )
@@ -72,6 +72,7 @@ def test_the_bomb_is_refused_even_if_pillows_limit_was_lifted(monkeypatch):
     assert make_thumbnail(bomb) == b""  # the log's path
 
 
+@pytest.mark.integration
 def test_the_bomb_is_refused_before_decoding():
     """In a fresh interpreter (no earlier import setting anything up), refusing the bomb costs
     no memory: the header is read, the pixels never."""

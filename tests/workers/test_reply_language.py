@@ -6,28 +6,28 @@ from __future__ import annotations
 
 import redis
 
-from bot.messages import ConversationKey, InboundMessage, Platform
-from bot.settings import Settings
-from bot.texts import REPLY_INSTRUCTION
-from storage.conversations import Inbox
+from bot.composition import Services
+from bot.kernel.messages import ConversationKey, InboundMessage, Platform
+from bot.kernel.settings import Settings
+from bot.kernel.texts import REPLY_INSTRUCTION
+from storage.inbox import Inbox
 from tests.conftest import new_chat_id
 from tests.workers.doubles import ScriptedEngine
-from workers.jobs import GenerationJob, JobTurn
-from workers.runtime import Runtime
+from workers.protocol import GenerationJob, JobTurn
 
 
-def runtime_with(engine, redis_server, **settings) -> Runtime:
-    rt = Runtime(Settings(redis_url=redis_server.url[:-2] + "/13", **settings))
-    rt._engine = engine
+def runtime_with(engine, redis_server, **settings) -> Services:
+    rt = Services(Settings(redis_url=redis_server.url[:-2] + "/13", **settings))
+    rt.models.chat = engine
     return rt
 
 
-def current_turn(rt: Runtime) -> tuple[ConversationKey, str]:
+def current_turn(rt: Services) -> tuple[ConversationKey, str]:
     chat = str(new_chat_id())
     key = ConversationKey(platform=Platform.TELEGRAM, bot_id="1", chat_id=chat, user_id=chat)
     Inbox(rt.redis, dedupe_ttl=60, pending_ttl=60).accept(
         InboundMessage(key=key, event_id=f"e{chat}", message_id="1", text="สวัสดีครับ"))
-    lease = rt.store.take_turn(key).lease
+    lease = rt.conversations.take_turn(key).lease
     assert lease is not None
     return key, lease
 
@@ -74,7 +74,7 @@ def test_a_finished_turn_is_not_generated_again(redis_server):
     engine = ScriptedEngine()
     rt = runtime_with(engine, redis_server)
     key, turn = current_turn(rt)
-    rt.store.finish_turn(key, turn)
+    rt.conversations.finish_turn(key, turn)
     assert rt.turns.generate(request_for(key, turn)).skipped
     assert engine.requests == []
     redis.Redis.from_url(rt.settings.effective_redis_url).flushdb()

@@ -1,5 +1,5 @@
-"""The turn service's moderation steps on a real Redis and a real SQLite log, with a recording
-adapter, a scripted engine and a scripted guard: fail open and closed through a whole turn, a
+"""The turn service's moderation steps on the in-memory twin of Redis and a real SQLite log, with
+a recording adapter, a scripted engine and a scripted guard: fail open and closed through a whole turn, a
 refused turn resumed from its kept outcome, the rate limit and block list before planning, and
 the busy notice."""
 
@@ -9,25 +9,26 @@ import asyncio
 import time
 
 import pytest
-import redis
 
-from bot.messages import ConversationKey, InboundMessage, Platform
-from bot.settings import Settings
-from bot.texts import Text, text
-from storage.abuse import Backlog, BlockList, RateLimiter
-from storage.conversations import ConversationStore, Inbox
+from bot.kernel.messages import ConversationKey, InboundMessage, Platform, TelegramContext
+from bot.kernel.settings import Settings
+from bot.kernel.texts import Text, text
+from storage.abuse import AbuseScreen, Backlog, BlockList
+from storage.conversations import ConversationStore
 from storage.history import RedisHistory
+from storage.inbox import Inbox
 from storage.log import ConversationLog, upgrade_database
 from storage.metrics import RedisMetrics
 from tests.conftest import new_chat_id
 from tests.helpers.conversation_log import find_conversation
+from tests.helpers.twins import twin_redis
 from tests.workers.doubles import RecordingAdapter, ScriptedEngine
-from workers.guards import GuardRequest, GuardUnavailable, GuardVerdict
-from workers.guards.base import BaseGuard
-from workers.jobs import Deliver, Generate
 from workers.leases import LeaseKeeper
-from workers.moderation import AbuseScreen, Moderator
-from workers.pipeline import TurnService
+from workers.models.guard import GuardRequest, GuardUnavailable, GuardVerdict
+from workers.models.guard.base import BaseGuard
+from workers.moderation import Moderator
+from workers.protocol import Deliver, Generate
+from workers.turn import TurnService, assemble
 
 
 class ScriptedGuard(BaseGuard):
@@ -46,13 +47,12 @@ class ScriptedGuard(BaseGuard):
 
 
 @pytest.fixture()
-def world(redis_server, tmp_path):
-    client = redis.Redis.from_url(redis_server.url[:-2] + "/12")
+def world(tmp_path):
+    client = twin_redis()
     client.flushdb()
     database_url = f"sqlite:///{tmp_path}/log.db"
     upgrade_database(database_url)
-    settings = Settings(redis_url=redis_server.url[:-2] + "/12", database_url=database_url,
-                        reply_language_check=False, busy_notice_seconds=1)
+    settings = Settings(database_url=database_url, reply_language_check=False, busy_notice_seconds=1)
     store = ConversationStore(client, lease_seconds=30)
     adapter = RecordingAdapter(settings)
     guard = ScriptedGuard()
@@ -64,14 +64,13 @@ def world(redis_server, tmp_path):
     def build(*answers: str, fail: str = "closed", limit: int = 20) -> TurnService:
         engine = ScriptedEngine(*answers)
         engines.append(engine)
-        return TurnService(
+        return assemble(
             settings, store=store, history=RedisHistory(client, ttl=600, max_turns=20),
             conversation_log=log, metrics=metrics, adapters=lambda platform: adapter,
             engine=lambda: engine, run=loop.run_until_complete,
             leases=LeaseKeeper(store, max_hold_seconds=60),
             moderator=Moderator(guard, fail=fail, metrics=metrics),
-            abuse=AbuseScreen(BlockList(client),
-                              RateLimiter(client, messages=limit, window_seconds=60)),
+            abuse=AbuseScreen(client, messages=limit, window_seconds=60),
             backlog=Backlog(client, stale_after=60))
 
     yield {"build": build, "client": client, "adapter": adapter, "guard": guard, "log": log,
@@ -88,7 +87,7 @@ def arrive(world, *texts: str, chat: str | None = None) -> ConversationKey:
     for body in texts:
         world["inbox"].accept(InboundMessage(
             key=key, event_id=f"{chat}-{time.monotonic_ns()}", message_id="1", text=body,
-            language_hint="en", reply_context={"chat_id": chat, "private": True}))
+            language_hint="en", reply_context=TelegramContext(chat_id=int(chat), message_id=1)))
     return key
 
 
@@ -96,10 +95,10 @@ def turn(service: TurnService, key: ConversationKey):
     step = service.start(key)
     if isinstance(step, Generate):
         outcome = service.generate(step.job)
-        service.deliver(step.plan, step.lease, outcome)
+        service.deliver(step.turn, step.lease, outcome)
         return outcome
     assert isinstance(step, Deliver)
-    service.deliver(step.plan, step.lease, step.outcome)
+    service.deliver(step.turn, step.lease, step.outcome)
     return None
 
 
@@ -140,9 +139,22 @@ def test_refused_input_and_withheld_answer(world):
     assert outbound.guard_withheld == "A BAD answer." and outbound.guard_categories == "Violent"
 
 
+def test_the_input_check_reads_the_persons_previous_turn_too(world):
+    """A request split over two turns is read together (the person's words, not the answers)."""
+    service = world["build"]("Sunny and 31 degrees.", "Rain.")
+    key = arrive(world, "Weather in Singapore today?")
+    turn(service, key)
+    arrive(world, "And tomorrow?", chat=key.chat_id)
+    turn(service, key)
+    inputs = [r.prompt for r in world["guard"].requests if r.response is None]
+    assert inputs[-2:] == ["Weather in Singapore today?",
+                           "Weather in Singapore today?\nAnd tomorrow?"]
+    assert world["adapter"].sent == ["Sunny and 31 degrees.", "Rain."]
+
+
 def test_the_operators_refusal_replaces_the_localized_one(world):
     service = world["build"]()
-    service.moderator.blocked_reply = "Not here, friend."
+    service.stages.moderation.moderator.blocked_reply = "Not here, friend."  # type: ignore[union-attr]
     turn(service, arrive(world, "BAD"))
     assert world["adapter"].sent == ["Not here, friend."]
 
@@ -180,7 +192,7 @@ def test_busy_notice_when_an_answer_waits_too_long(world):
     step = service.start(key)
     assert world["adapter"].sent == [text(Text.BUSY, "en")]
     assert isinstance(step, Generate)
-    service.deliver(step.plan, step.lease, service.generate(step.job))
+    service.deliver(step.turn, step.lease, service.generate(step.job))
     assert world["adapter"].sent == [text(Text.BUSY, "en"), "answer"]
     # Once a window per conversation.
     service = world["build"]("again")

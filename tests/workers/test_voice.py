@@ -6,22 +6,29 @@ from __future__ import annotations
 import pytest
 
 from adapters.base import MediaError, MediaTooLarge
-from bot.conversation import plan_turn
-from bot.messages import Attachment, AttachmentKind, ConversationKey, InboundMessage, Platform
-from bot.texts import Text, text
+from bot.kernel.messages import (
+    Attachment,
+    AttachmentKind,
+    ConversationKey,
+    InboundMessage,
+    Platform,
+)
+from bot.kernel.texts import Text, text
 from tests.helpers.audio import line_audio, voice_note
 from tests.helpers.transcription_api import TranscriptionStandIn
-from workers.asr.openai import OpenAIRecogniser
-from workers.voice import Heard, Problem, fold, gather, notices, transcribe, transcript
+from workers.models.speech.openai import OpenAIRecogniser
+from workers.protocol import Heard, Problem
+from workers.turn.hearing import fold, gather, notices, transcribe, transcript
+from workers.turn.planning import plan_turn
 
 KEY = ConversationKey(platform=Platform.TELEGRAM, bot_id="1", chat_id="9", user_id="9")
 
 
 def voice(ref: str, text_: str = "", duration: float | None = None,
-          hint: str | None = "en") -> InboundMessage:
+          hint: str | None = "en", mime_type: str = "audio/ogg") -> InboundMessage:
     return InboundMessage(key=KEY, event_id=ref, message_id=ref, text=text_, language_hint=hint,
                           attachments=(Attachment(kind=AttachmentKind.AUDIO, ref=ref,
-                                                  mime_type="audio/ogg", duration=duration),))
+                                                  mime_type=mime_type, duration=duration),))
 
 
 FILES = {"ok": voice_note(2.0), "m4a": line_audio(3.0), "silent": voice_note(2.0, "silence"),
@@ -38,7 +45,8 @@ def fetch(attachment: Attachment) -> bytes:
 
 def test_gather_keeps_good_clips_and_names_every_problem() -> None:
     saved: dict[int, bytes] = {}
-    messages = [voice(ref) for ref in ("ok", "silent", "long", "junk", "big", "gone", "m4a")]
+    messages = [voice(ref) for ref in ("ok", "silent", "long", "junk", "big", "gone")]
+    messages.append(voice("m4a", mime_type="audio/m4a"))  # LINE's
     heard = gather(messages, fetch, saved.__setitem__, max_seconds=5)
     assert [h.problem for h in heard] == [None, Problem.SILENT, Problem.TOO_LONG,
                                           Problem.UNREADABLE, Problem.TOO_LARGE,
@@ -67,7 +75,7 @@ def test_transcribe_fills_text_and_language_and_empty_is_silence(server) -> None
     server.say(3.0, "", "en")
     recogniser = OpenAIRecogniser(f"{server.base_url}/v1", "whisper")
     store = {0: FILES["ok"], 1: FILES["m4a"]}
-    heard = [Heard(message=0, slot=0), Heard(message=1, slot=1),
+    heard = [Heard(message=0, slot=0), Heard(message=1, slot=1, mime_type="audio/m4a"),
              Heard(message=2, problem=Problem.TOO_LONG), Heard(message=3, slot=7)]
     out = transcribe(heard, store.get, recogniser, max_seconds=300)
     assert out[0].text == "ช่วยแนะนำร้านอาหารแถวนี้หน่อย" and out[0].language == "th"
@@ -76,6 +84,7 @@ def test_transcribe_fills_text_and_language_and_empty_is_silence(server) -> None
     assert out[3].problem == Problem.UNREADABLE  # expired from Redis before it was heard
 
 
+@pytest.mark.integration
 def test_recogniser_down_is_a_failure_not_a_crash() -> None:
     recogniser = OpenAIRecogniser("http://127.0.0.1:9/v1", "whisper", timeout=2)
     [out] = transcribe([Heard(message=0, slot=0)], {0: FILES["ok"]}.get, recogniser, 300)

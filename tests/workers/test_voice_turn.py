@@ -9,11 +9,19 @@ import asyncio
 import pytest
 import redis
 
-from bot.messages import Attachment, AttachmentKind, ConversationKey, InboundMessage, Platform
-from bot.settings import Settings
-from bot.texts import REPLY_INSTRUCTION
-from storage.conversations import ConversationStore, Inbox
+from bot.kernel.messages import (
+    Attachment,
+    AttachmentKind,
+    ConversationKey,
+    InboundMessage,
+    Platform,
+    TelegramContext,
+)
+from bot.kernel.settings import Settings
+from bot.kernel.texts import REPLY_INSTRUCTION
+from storage.conversations import ConversationStore
 from storage.history import RedisHistory
+from storage.inbox import Inbox
 from storage.log import ConversationLog, upgrade_database
 from storage.metrics import RedisMetrics
 from storage.voice import VoiceNotes
@@ -21,10 +29,10 @@ from tests.conftest import new_chat_id
 from tests.helpers.audio import voice_note
 from tests.helpers.transcription_api import TranscriptionStandIn
 from tests.workers.doubles import RecordingAdapter, ScriptedEngine
-from workers.asr.openai import OpenAIRecogniser
-from workers.jobs import Generate, Idle, Transcribe
 from workers.leases import LeaseKeeper
-from workers.pipeline import TurnService
+from workers.models.speech.openai import OpenAIRecogniser
+from workers.protocol import Generate, Idle, Transcribe, VoiceNote
+from workers.turn import TurnService, assemble
 
 KHMER = "សួស្តី តើថ្ងៃនេះអាកាសធាតុនៅភ្នំពេញយ៉ាងម៉េចដែរ?"
 CLIP = voice_note(2.2)
@@ -52,13 +60,13 @@ def world(redis_server, tmp_path):
         config = Settings(redis_url=redis_server.url[:-2] + "/12", database_url=database_url,
                           reply_language_check=False, **settings)
         recogniser = OpenAIRecogniser(f"{server.base_url}/v1", "whisper")
-        return TurnService(config, store=store, history=RedisHistory(client, ttl=600,
-                                                                     max_turns=20),
-                           conversation_log=log, metrics=RedisMetrics(client),
-                           adapters=lambda platform: MediaAdapter(config),
-                           engine=lambda: engine, run=loop.run_until_complete,
-                           leases=LeaseKeeper(store, max_hold_seconds=60),
-                           recogniser=lambda: recogniser, voice=voice)
+        return assemble(config, store=store, history=RedisHistory(client, ttl=600,
+                                                                  max_turns=20),
+                        conversation_log=log, metrics=RedisMetrics(client),
+                        adapters=lambda platform: MediaAdapter(config),
+                        engine=lambda: engine, run=loop.run_until_complete,
+                        leases=LeaseKeeper(store, max_hold_seconds=60),
+                        recogniser=lambda: recogniser, voice=voice)
 
     yield {"build": build, "client": client, "engine": engine, "log": log, "voice": voice,
            "server": server, "inbox": Inbox(client, dedupe_ttl=60, pending_ttl=60)}
@@ -77,7 +85,7 @@ def speak(world) -> ConversationKey:
         key=key, event_id=f"{chat}-v", message_id="7", language_hint="en",
         attachments=(Attachment(kind=AttachmentKind.AUDIO, ref="voice-1",
                                 mime_type="audio/ogg"),),
-        reply_context={"chat_id": chat, "private": True}))
+        reply_context=TelegramContext(chat_id=int(chat), message_id=1)))
     return key
 
 
@@ -88,7 +96,7 @@ def through(service: TurnService, key: ConversationKey) -> Generate:
     assert [h.text for h in heard] == [KHMER]
     generate = service.after_hearing(step.job, heard)
     assert isinstance(generate, Generate)
-    service.deliver(generate.plan, generate.lease, service.generate(generate.job))
+    service.deliver(generate.turn, generate.lease, service.generate(generate.job))
     return generate
 
 
@@ -106,8 +114,8 @@ def test_the_chat_model_is_asked_the_transcript_in_its_language(world):
     inbound = world["log"].thread(row.id).messages[0]
     assert inbound.transcript == KHMER and inbound.audio_ids == ()
     # Heard and logged: the audio is gone from Redis.
-    assert step.plan.voice_notes == ((0, "audio/ogg"),)
-    assert world["voice"].load(step.plan.turn_id, 0) is None
+    assert step.turn.voice.notes == (VoiceNote(slot=0, mime_type="audio/ogg"),)
+    assert world["voice"].load(step.turn.turn_id, 0) is None
 
 
 def test_keep_audio_puts_the_voice_note_in_the_log(world):
@@ -116,7 +124,7 @@ def test_keep_audio_puts_the_voice_note_in_the_log(world):
     row = world["log"].list_conversations().rows[0]
     [audio_id] = world["log"].thread(row.id).messages[0].audio_ids
     assert world["log"].audio(audio_id) == (CLIP, "audio/ogg")
-    assert world["voice"].load(step.plan.turn_id, 0) is None  # Redis keeps it no longer
+    assert world["voice"].load(step.turn.turn_id, 0) is None  # Redis keeps it no longer
 
 
 def test_a_continuation_after_the_turn_moved_on_does_nothing(world):
@@ -139,16 +147,15 @@ def test_whisper_in_process_hears_for_the_turn(world, tmp_path):
     import torch
 
     from tests.helpers.whisper import build_tiny_whisper
-    from workers.asr.batching import BatchingRecogniser
-    from workers.asr.transformers import TransformersRecogniser
+    from workers.models.speech.transformers import TransformersRecogniser
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        whisper = BatchingRecogniser(TransformersRecogniser(
-            str(build_tiny_whisper(tmp_path / "whisper", max_new_tokens=8)), device="cpu"))
+        whisper = TransformersRecogniser(
+            str(build_tiny_whisper(tmp_path / "whisper", max_new_tokens=8)), device="cpu")
         service = world["build"]()
-        service.recogniser = lambda: whisper
+        service.stages.hearing._recogniser = lambda: whisper
         key = speak(world)
         step = service.start(key)
         assert isinstance(step, Transcribe)
@@ -157,6 +164,6 @@ def test_whisper_in_process_hears_for_the_turn(world, tmp_path):
         generate = service.after_hearing(step.job, [heard])
         assert isinstance(generate, Generate)
         assert generate.job.turns[-1].text == heard.text
-        assert generate.plan.transcript == heard.text
+        assert generate.turn.voice.transcript == heard.text
     finally:
         torch.set_num_threads(threads)

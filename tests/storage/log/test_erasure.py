@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.telegram import TelegramAdapter
-from bot.messages import InboundMessage, Platform
-from bot.settings import Settings
+from bot.kernel.messages import InboundMessage, Platform
+from bot.kernel.settings import Settings
 from storage.log import (
     ConversationFilter,
     ConversationLog,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from bot.settings import Settings
+from bot.kernel.settings import Settings
 from storage.log import ConversationFilter, ConversationLog, upgrade_database
 from storage.log.models import Base
 from tests.helpers.conversation_log import key_of, turn
@@ -36,8 +36,8 @@ def test_the_migrate_command(tmp_path, monkeypatch):
     from click.testing import CliRunner
     from sqlalchemy import inspect
 
-    from bot.cli import main
-    from bot.settings import get_settings
+    from bot.cli.main import main
+    from bot.kernel.settings import get_settings
 
     target = tmp_path / "cli" / "log.db"
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{target}")
