@@ -118,7 +118,9 @@ _LIVE: weakref.WeakSet[RedisMetrics] = weakref.WeakSet()
 
 
 @atexit.register
-def _flush_at_exit() -> None:
+def close_all() -> None:
+    """Stop every flushing thread of this process and flush what waits (also at interpreter
+    exit)."""
     for metrics in list(_LIVE):
         metrics.close()
 

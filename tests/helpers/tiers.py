@@ -181,11 +181,21 @@ def _install_guards() -> None:
     multiprocessing.util.spawnv_passfds = no_spawn
 
 
+def _stop_metrics_flushers() -> None:
+    """Close the metrics objects that earlier tests of this process left flushing (their thread
+    writes to their Redis every few seconds): inside a unit test that write would be refused as
+    the unit test's own connection. Closed before the rules hold, so their last flush may run."""
+    from storage.metrics import close_all
+
+    close_all()
+
+
 @contextmanager
 def unit_rules() -> Iterator[None]:
     """While inside: no socket connects (but AF_UNIX), no subprocess, no fork."""
     global _unit_running
     _install_guards()
+    _stop_metrics_flushers()
     _unit_running = True
     try:
         yield
