@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -248,7 +249,15 @@ def register(cls: type[BaseAdapter]) -> type[BaseAdapter]:
     return cls
 
 
-def adapter_class(platform: Platform) -> type[BaseAdapter]:
-    import adapters  # noqa: F401  (registers every adapter)
+#: The module that registers each platform's adapter, imported when first asked for.
+_MODULES: dict[Platform, str] = {
+    Platform.TELEGRAM: "adapters.telegram", Platform.LINE: "adapters.line",
+    Platform.WHATSAPP: "adapters.whatsapp", Platform.CONSOLE: "adapters.local",
+    Platform.WEB: "adapters.local",
+}
 
+
+def adapter_class(platform: Platform) -> type[BaseAdapter]:
+    if platform not in _REGISTRY:
+        importlib.import_module(_MODULES[platform])
     return _REGISTRY[platform]
