@@ -29,9 +29,10 @@ from pythonjsonlogger.json import JsonFormatter
 from bot.kernel.settings import Settings
 
 # httpx logs URLs (the Telegram token is in them); Celery's trace and strategy loggers print
-# task arguments and return values (message text) at INFO.
+# task arguments and return values (message text) at INFO. Alembic's plugin loader lists its
+# plugins at INFO every time a process checks the log's schema (seven lines of noise a command).
 _QUIET = ("httpx", "httpcore", "telegram", "urllib3", "aiohttp.access", "celery.redirected",
-          "celery.app.trace", "celery.worker.strategy")
+          "celery.app.trace", "celery.worker.strategy", "alembic.runtime.plugins")
 _PAYLOAD_FIELDS = ("args", "kwargs", "return_value")
 
 

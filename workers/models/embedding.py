@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from workers.models.host import HostKind, HostState, ModelHost
+from workers.models.host import HostKind, HostState, ModelHost, quiet_transformers
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class TransformersEmbedder(ModelHost):
             raise EmbedderUnavailable(
                 f"{exc} (KNOWLEDGE_EMBEDDING_MODEL needs torch and transformers: install the "
                 "[gpu] extra)") from exc
+        quiet_transformers()
         device = self.requested_device or ("cuda" if torch.cuda.is_available() else "cpu")
         tokenizer = AutoTokenizer.from_pretrained(self.model)
         model = AutoModel.from_pretrained(self.model)

@@ -218,3 +218,12 @@ class ModelHosts:
 
     def health(self) -> dict[HostKind, HostHealth]:
         return {host.kind: host.health() for host in self.all()}
+
+
+def quiet_transformers() -> None:
+    """Called by the in-process hosts once they import transformers: no progress bars
+    ("Loading weights ...") on stderr, where they break the JSON log lines of a worker and
+    clutter a CLI command's output; the hosts log their own one line when loaded."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()

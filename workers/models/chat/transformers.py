@@ -33,6 +33,7 @@ from workers.models.chat.base import (
     normalize_turns,
 )
 from workers.models.control_tokens import neutralise_control_tokens
+from workers.models.host import quiet_transformers
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ class TransformersEngine(BaseEngine):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
+        quiet_transformers()
         device = self.requested_device or ("cuda" if torch.cuda.is_available() else "cpu")
         on_cuda = device.startswith("cuda")
         if self.requested_dtype == "auto":

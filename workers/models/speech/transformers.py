@@ -24,6 +24,7 @@ from typing import Any
 
 from workers.audio import SAMPLE_RATE, Clip
 from workers.models.batching import Batcher
+from workers.models.host import quiet_transformers
 from workers.models.speech.base import (
     BaseRecogniser,
     RecogniserError,
@@ -58,6 +59,7 @@ class TransformersRecogniser(BaseRecogniser):
             import torch
             from transformers import pipeline
 
+            quiet_transformers()
             device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
             dtype = torch.float16 if device.startswith("cuda") else torch.float32
             self._pipe = pipeline("automatic-speech-recognition", model=self.model_id,
