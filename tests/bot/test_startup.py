@@ -67,11 +67,12 @@ def test_summary_of_a_configured_api():
 
 def test_a_missing_folder_is_explained(tmp_path):
     pytest.importorskip("transformers")
+    from workers.models.chat.base import EngineError
     from workers.models.chat.transformers import TransformersEngine
 
     folder = tmp_path / "no-such-checkpoint"
     settings = Settings(_env_file=None, model_id=str(folder))
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(EngineError, match="no checkpoint folder") as caught:
         TransformersEngine(str(folder), None, device="cpu").load()
     text = explain_model_failure(settings, caught.value)
     assert f"MODEL_ID={folder}" in text
@@ -80,6 +81,7 @@ def test_a_missing_folder_is_explained(tmp_path):
     assert "\n" not in text  # one paragraph
 
 
+@pytest.mark.integration  # a real connection, refused by a closed loopback port
 def test_an_unreachable_model_server_is_explained():
     pytest.importorskip("openai")
     from workers.models.chat.openai import OpenAIEngine

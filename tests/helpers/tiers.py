@@ -12,7 +12,9 @@ real-Redis case), else the heaviest that its path or its fixtures (the whole clo
 fixture built on `redis_server` counts as `redis_server`) say, else `unit`.
 
 In a unit test (its fixtures' setup included), connecting a socket other than AF_UNIX, starting
-a subprocess or forking fails the test, saying which and how to move it. In an integration test,
+a subprocess or forking fails the test, saying which and how to move it, even when the code
+under test catches the error (a caught refusal can leave a library half-imported for the tests
+that follow in the process, as `import torch` did). In an integration test,
 starting one of the service's own processes (`sealion-bot`, `python -m bot.cli`: a worker, the
 API, `dev`...) fails it the same way: that is an end-to-end test.
 """
@@ -23,6 +25,7 @@ import multiprocessing.util
 import os
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,7 +85,15 @@ class UnitTierViolation(AssertionError):
     pass
 
 
+#: What the unit test now running was refused, by the threads it may own (see `unit_rules`).
+_violations: list[str] = []
+#: The threads that were there before the unit test began (an earlier test's leftovers).
+_earlier_threads: set[int] = set()
+
+
 def _refuse(what: str) -> UnitTierViolation:
+    if threading.get_ident() not in _earlier_threads:
+        _violations.append(what)
     return UnitTierViolation(
         f"a unit test {what}: the unit tier runs with no process and no network. Use the "
         f"in-memory twin (tests/helpers/twins.py), or mark the test integration or e2e "
@@ -196,8 +207,17 @@ def unit_rules() -> Iterator[None]:
     global _unit_running
     _install_guards()
     _stop_metrics_flushers()
+    _violations.clear()
+    _earlier_threads.clear()
+    _earlier_threads.update(t.ident for t in threading.enumerate()
+                            if t.ident is not None and t is not threading.current_thread())
     _unit_running = True
     try:
         yield
+        # Refused, but the error was caught and the test went on (`except Exception` in the
+        # code under test, `pytest.raises(Exception)`): a half-imported library, or a test
+        # that passed for the wrong reason. It fails here all the same.
+        if _violations:
+            raise _refuse(f"{_violations[0]}, and the code under test swallowed the error")
     finally:
         _unit_running = False

@@ -17,15 +17,19 @@ text alone and a turn never fails for it.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from workers.models.host import HostKind, HostState, ModelHost, quiet_transformers
+from workers.models.host import (
+    HostKind,
+    HostState,
+    ModelHost,
+    missing_checkpoint,
+    quiet_transformers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +59,8 @@ class TransformersEmbedder(ModelHost):
         self._run_lock = threading.Lock()
 
     def _load(self) -> None:
-        if os.path.isabs(self.model) or self.model.startswith(("./", "../", "~")):
-            folder = Path(self.model).expanduser()
-            if not (folder / "config.json").is_file():
-                raise EmbedderUnavailable(f"no checkpoint folder at {folder} (no config.json)")
+        if (missing := missing_checkpoint(self.model)) is not None:
+            raise EmbedderUnavailable(missing)
         try:
             import torch
             from transformers import AutoModel, AutoTokenizer

@@ -39,6 +39,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -227,3 +228,15 @@ def quiet_transformers() -> None:
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
+
+
+def missing_checkpoint(model: str) -> str | None:
+    """Why the checkpoint folder `model` names cannot be loaded (it is not there, or holds no
+    config.json); None for a hub id or a folder that looks whole. The in-process hosts ask
+    before they import torch, so a wrong path is said at once and costs nothing."""
+    if not model.startswith(("/", ".", "~")):
+        return None
+    folder = Path(model).expanduser()
+    if (folder / "config.json").is_file():
+        return None
+    return f"no checkpoint folder at {folder} (no config.json)"

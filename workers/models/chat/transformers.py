@@ -33,7 +33,7 @@ from workers.models.chat.base import (
     normalize_turns,
 )
 from workers.models.control_tokens import neutralise_control_tokens
-from workers.models.host import quiet_transformers
+from workers.models.host import missing_checkpoint, quiet_transformers
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +168,8 @@ class TransformersEngine(BaseEngine):
         )
 
     def _load_model(self) -> None:
+        if (missing := missing_checkpoint(self.model_id)) is not None:
+            raise EngineError(f"cannot load {self.model_id}: {missing}")
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 

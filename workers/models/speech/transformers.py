@@ -24,7 +24,7 @@ from typing import Any
 
 from workers.audio import SAMPLE_RATE, Clip
 from workers.models.batching import Batcher
-from workers.models.host import quiet_transformers
+from workers.models.host import missing_checkpoint, quiet_transformers
 from workers.models.speech.base import (
     BaseRecogniser,
     RecogniserError,
@@ -55,6 +55,8 @@ class TransformersRecogniser(BaseRecogniser):
             self._transcribe, max_batch=max_batch, max_wait=max_wait, name="speech-batcher")
 
     def _load(self) -> None:
+        if (missing := missing_checkpoint(self.model_id)) is not None:
+            raise RecogniserUnavailable(f"speech model {self.model_id} failed to load: {missing}")
         try:
             import torch
             from transformers import pipeline
