@@ -38,6 +38,7 @@ from adapters.base import (
 )
 from bot.kernel.messages import (
     Attachment,
+    AttachmentKind,
     ConversationKey,
     InboundMessage,
     LocalContext,
@@ -64,6 +65,17 @@ class LocalImage(BaseModel):
     size: int | None = Field(default=None, ge=0)
 
 
+class LocalDocument(BaseModel):
+    """A file sent to be read (PDF, Word, text): `bot.kernel.messages.readable_document`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ref: str = Field(min_length=1, max_length=64)
+    mime_type: str | None = Field(default=None, max_length=100)
+    size: int | None = Field(default=None, ge=0)
+    name: str | None = Field(default=None, max_length=255)
+
+
 class LocalMessage(BaseModel):
     """What a local client sends: the "webhook body" of a local channel."""
 
@@ -74,6 +86,7 @@ class LocalMessage(BaseModel):
                           max_length=64)
     text: str = Field(default="", max_length=MAX_TEXT)
     images: tuple[LocalImage, ...] = Field(default=(), max_length=MAX_IMAGES)
+    documents: tuple[LocalDocument, ...] = Field(default=(), max_length=1)
     language_hint: str | None = Field(default=None, max_length=35)
     user_name: str | None = Field(default=None, max_length=128)
 
@@ -120,8 +133,10 @@ class LocalAdapter(BaseAdapter):
         return [self.inbound(message)]
 
     def inbound(self, message: LocalMessage) -> InboundMessage:
-        attachments = tuple(Attachment(ref=i.ref, mime_type=i.mime_type, size=i.size)
-                            for i in message.images)
+        attachments = (
+            *(Attachment(ref=i.ref, mime_type=i.mime_type, size=i.size) for i in message.images),
+            *(Attachment(kind=AttachmentKind.DOCUMENT, ref=d.ref, mime_type=d.mime_type,
+                         size=d.size, name=d.name) for d in message.documents))
         return InboundMessage(
             key=self.key(message.chat), event_id=message.event_id,
             message_id=message.event_id, kind=MessageKind.CHAT, text=message.text,

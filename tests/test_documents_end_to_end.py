@@ -244,3 +244,59 @@ def test_whatsapp_scanned_pdf_reaches_the_model_as_images(document_service, what
     wait_whatsapp(whatsapp, wa_id, 1, timeout=120)
     words, images = parts(request_with(chat_model, marker)[-1])
     assert images == 2 and "[scanned pages, as images: 1, 2]" in words
+
+
+# ------------------------------------------------------------------------------ local channels
+def test_web_chat_sends_a_document_to_read_and_refuses_other_files(document_service,
+                                                                   chat_model):
+    """The /chat page's file field takes a PDF as a document (read like the platforms'), a
+    photo as before, and refuses anything else with 415 before storing it."""
+    from fastapi.testclient import TestClient
+
+    from bot.web.app import create_app
+
+    app = create_app(document_service.settings.model_copy(update={"web_chat": True}))
+    client = TestClient(app, base_url="http://localhost:8080", client=("127.0.0.1", 40000))
+    assert client.get("/chat").status_code == 200  # sets the conversation cookie
+    marker = f"WEB{new_chat_id()}"
+    sent = client.post("/chat/api/messages", data={"text": f"{marker}: what is this?"},
+                       files={"file": ("handbook.pdf", text_pdf(pages(marker)), PDF)})
+    assert sent.status_code == 202, sent.text
+    words, images = parts(request_with(chat_model, f"{marker}: what is this?")[-1])
+    assert '[file "handbook.pdf", 2 pages]' in words and images == 0
+    assert f"[page 2] {pages(marker)[1]}" in words
+
+    def answered() -> bool:
+        events = client.get("/chat/api/events", params={"wait": "2"}).json()["events"]
+        return any(e["type"] == "message" and e["text"] == ANSWER for e in events)
+
+    wait_until(answered, 60, "the answer on the page's outbox")
+    refused = client.post("/chat/api/messages", data={"text": "hi"},
+                          files={"file": ("notes.zip", b"PK\x03\x04", "application/zip")})
+    assert refused.status_code == 415 and "documents" in refused.json()["detail"]
+
+
+def test_the_terminal_sends_a_document_with_file(document_service, chat_model, tmp_path):
+    """`sealion-bot chat`'s /file PATH [question]: the document reaches the model as text and
+    the answer is printed; a file of another kind is refused before it is uploaded."""
+    from bot.cli.console import ConsoleChat
+    from bot.composition import Services
+
+    marker = f"TERM{new_chat_id()}"
+    handbook = tmp_path / "clinic handbook.pdf"
+    handbook.write_bytes(text_pdf(pages(marker)))
+    (tmp_path / "notes.zip").write_bytes(b"PK\x03\x04")
+    said: list[str] = []
+    services = Services(document_service.settings)
+    try:
+        session = ConsoleChat(services, f"terminal-{marker}", said.append, timeout=120)
+        assert session.send_line(f"/file {handbook} {marker}: summarise it"), said
+        assert f"sealion> {ANSWER}" in said
+        words, _ = parts(request_with(chat_model, f"{marker}: summarise it")[-1])
+        assert '[file "clinic handbook.pdf", 2 pages]' in words
+        assert f"[page 1] {pages(marker)[0]}" in words
+        assert not session.send_line(f"/file {tmp_path / 'notes.zip'}")
+        assert said[-1] == ("notes.zip: only PDF, Word (.docx), text, Markdown and HTML files "
+                            "are read")
+    finally:
+        services.close()

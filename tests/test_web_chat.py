@@ -44,7 +44,7 @@ def test_a_message_and_a_photo_are_sent_and_answered(chat_app, qwen_service, tmp
         # A locator assertion, not wait_for_function: the page's CSP forbids eval.
         expect(page.locator("#typing")).to_have_text("", timeout=90_000)
 
-        page.set_input_files("#photo", str(photo))
+        page.set_input_files("#file", str(photo))
         page.fill("#text", "Ini gambar apa?")
         page.click("#send")
         page.locator(".msg.bot").nth(1).wait_for()
@@ -102,7 +102,7 @@ def test_bad_requests_are_refused_politely(qwen_service):
     assert client.get("/chat").status_code == 200  # sets the conversation cookie
     assert client.post("/chat/api/messages", data={"text": "  "}).status_code == 400
     assert client.post("/chat/api/messages", data={"text": "hi"},
-                       files={"photo": ("x.txt", b"not a photo", "text/plain")}
+                       files={"file": ("x.zip", b"PK\x03\x04", "application/zip")}
                        ).status_code == 415
     assert client.post("/chat/api/messages", data={"text": "hi"},
                        headers={"Origin": "https://evil.example"}).status_code == 403

@@ -4,7 +4,8 @@ Each line is a message for the console adapter's conversation (`adapters.local.C
 one conversation per `--conversation` name): it is accepted like a webhook message (dedupe,
 pending list, queue), a worker answers it, and the reply comes back through the conversation's
 outbox. `/reset`, `/lang xx` and `/help` are the bot's own commands; `/image PATH [caption]`
-sends a photo from a file; `/quit` (or end of input) leaves.
+sends a photo from a file, `/file PATH [question]` a document to read (PDF, Word, text,
+Markdown, HTML); `/quit` (or end of input) leaves.
 """
 
 from __future__ import annotations
@@ -15,14 +16,19 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import cast
 
-from adapters.local import ConsoleAdapter, LocalImage, LocalMessage
+from adapters.local import ConsoleAdapter, LocalDocument, LocalImage, LocalMessage
 from bot.composition import Services
-from bot.kernel.messages import Platform
+from bot.kernel.messages import Platform, readable_document
 
 PROMPT = "you> "
 BOT = "sealion> "
 IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
                ".webp": "image/webp", ".gif": "image/gif", ".bmp": "image/bmp"}
+DOCUMENT_TYPES = {
+    ".pdf": "application/pdf", ".txt": "text/plain", ".text": "text/plain",
+    ".md": "text/markdown", ".markdown": "text/markdown", ".html": "text/html",
+    ".htm": "text/html",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
 
 
 class ConsoleChat:
@@ -54,6 +60,7 @@ class ConsoleChat:
     def send_line(self, line: str) -> bool:
         """Send one typed line and print the answer; False when none came in time."""
         images: tuple[LocalImage, ...] = ()
+        documents: tuple[LocalDocument, ...] = ()
         text = line
         if line == "/image" or line.startswith("/image "):
             path, caption = _path_and_caption(line[len("/image"):].strip())
@@ -64,12 +71,44 @@ class ConsoleChat:
             if image is None:
                 return False
             images, text = (image,), caption
-        message = LocalMessage(chat=self.key.chat_id, text=text, images=images)
+        elif line == "/file" or line.startswith("/file "):
+            path, caption = _path_and_caption(line[len("/file"):].strip())
+            if not path:
+                self.say('usage: /file PATH [question] (quote a path with spaces: "my letter.pdf")')
+                return False
+            document = self._upload_document(Path(path).expanduser())
+            if document is None:
+                return False
+            documents, text = (document,), caption
+        message = LocalMessage(chat=self.key.chat_id, text=text, images=images,
+                               documents=documents)
         cursor = self.mailbox.last_id(self.key)
         self.intake.accept([self.adapter.inbound(message)])
         return self._wait_for_reply(message.event_id, cursor)
 
     def _upload(self, path: Path) -> LocalImage | None:
+        upload = self._upload_file(path)
+        if upload is None:
+            return None
+        upload_id, size = upload
+        return LocalImage(ref=upload_id, mime_type=IMAGE_TYPES.get(path.suffix.lower()),
+                          size=size)
+
+    def _upload_document(self, path: Path) -> LocalDocument | None:
+        mime_type = DOCUMENT_TYPES.get(path.suffix.lower())
+        if not readable_document(mime_type, path.name):
+            self.say(f"{path.name}: only PDF, Word (.docx), text, Markdown and HTML files are "
+                     "read")
+            return None
+        upload = self._upload_file(path)
+        if upload is None:
+            return None
+        upload_id, size = upload
+        return LocalDocument(ref=upload_id, mime_type=mime_type, size=size,
+                             name=path.name[-255:])
+
+    def _upload_file(self, path: Path) -> tuple[str, int] | None:
+        """The file's upload id and size; None (said why) when it is missing or too large."""
         if not path.is_file():
             self.say(f"no such file: {path}")
             return None
@@ -77,9 +116,7 @@ class ConsoleChat:
         if size > self.settings.max_download_bytes:
             self.say(f"{path} is over MAX_DOWNLOAD_BYTES ({self.settings.max_download_bytes})")
             return None
-        upload_id = self.mailbox.upload(path.read_bytes())
-        return LocalImage(ref=upload_id, mime_type=IMAGE_TYPES.get(path.suffix.lower()),
-                          size=size)
+        return self.mailbox.upload(path.read_bytes()), size
 
     def _wait_for_reply(self, message_id: str, cursor: str) -> bool:
         deadline = time.monotonic() + self.timeout
@@ -100,7 +137,7 @@ class ConsoleChat:
         return False
 
 def _path_and_caption(rest: str) -> tuple[str, str]:
-    """`/image` arguments: a path (quoted or escaped as a shell would, or the longest run of
+    """`/image` and `/file` arguments: a path (quoted or escaped as a shell would, or the longest run of
     words naming a file) and the caption after it."""
     try:
         words = shlex.split(rest)

@@ -309,7 +309,8 @@ def chat(conversation: str, timeout: float) -> None:
     """Talk to the bot in this terminal, through the same pipeline as the platforms.
 
     Uses REDIS_URL, or the Redis of a `sealion-bot dev` running here; with neither, starts
-    its own Redis and worker. /image PATH [caption] sends a photo; /reset, /lang xx; /quit."""
+    its own Redis and worker. /image PATH [caption] sends a photo, /file PATH [question] a
+    document (PDF, Word, text); /reset, /lang xx; /quit."""
     import redis as redis_lib
 
     from bot.cli.console import PROMPT, ConsoleChat
@@ -351,8 +352,9 @@ def chat(conversation: str, timeout: float) -> None:
         session = ConsoleChat(services, conversation, click.echo, timeout=timeout)
         interactive = sys.stdin.isatty()
         if interactive:
-            click.echo("Talking to SEA-LION. /image PATH [caption] sends a photo, /reset "
-                       "forgets, /lang xx picks the reply language, /quit leaves.")
+            click.echo("Talking to SEA-LION. /image PATH [caption] sends a photo, /file PATH "
+                       "[question] a document to read, /reset forgets, /lang xx picks the "
+                       "reply language, /quit leaves.")
         try:
             session.run(sys.stdin, (lambda: click.echo(PROMPT, nl=False)) if interactive
                         else None)

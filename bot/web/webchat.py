@@ -1,16 +1,18 @@
-"""The /chat page (WEB_CHAT=true): talk to the bot in a browser, text and photos, no account.
+"""The /chat page (WEB_CHAT=true): talk to the bot in a browser, text, photos and documents,
+no account.
 
     GET  /chat                  the page; a cookie names the browser's conversation
-    POST /chat/api/messages     text and/or one photo (multipart) -> the webhook's accept path
+    POST /chat/api/messages     text and/or one file, a photo or a document to read (PDF, Word,
+                                text, Markdown, HTML; multipart) -> the webhook's accept path
     GET  /chat/api/events       the bot's replies after a cursor (waits up to `wait` seconds)
 
 Messages go through `adapters.local.WebAdapter` and the same pipeline as every platform
-(dedupe, pending list, turn, model, reply), so /reset, /lang and photos work as they do on
-Telegram. Who may use it: a browser on this machine (a loopback client, a loopback Host, and no
+(dedupe, pending list, turn, model, reply), so /reset, /lang, photos and documents work as they
+do on Telegram. Who may use it: a browser on this machine (a loopback client, a loopback Host, and no
 proxy in between: `bot.web.origins`); from anywhere else, only someone signed in to the admin
 console, and nobody when the console is off.
 
-The limits of the platforms hold here too: a message (and its photo) spends one of the
+The limits of the platforms hold here too: a message (and its file) spends one of the
 person's rate-limit tokens (storage/abuse.py, the turn's own decision, made once per message)
 before anything of it is stored; over the limit it is refused with 429 and the localized
 "slow down" notice. A long poll waits on Redis asynchronously (no thread is held while it
@@ -36,8 +38,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import UploadFile
 
-from adapters.local import LocalImage, LocalMessage, WebAdapter
-from bot.kernel.messages import ConversationKey, Platform
+from adapters.local import LocalDocument, LocalImage, LocalMessage, WebAdapter
+from bot.kernel.messages import ConversationKey, Platform, readable_document
 from bot.kernel.settings import Settings
 from bot.kernel.texts import Text, text
 from bot.web.origins import from_this_machine
@@ -150,8 +152,9 @@ async def page(request: Request, _: Allowed) -> HTMLResponse:
 
 @router.post("/api/messages")
 async def send_message(request: Request, _: Allowed) -> JSONResponse:
-    """A message (form fields `text` and optional `photo`) into the accept path; 202 once
-    accepted. The form is read only after the access check (never for a stranger)."""
+    """A message (form fields `text` and an optional `file`: a photo, or a document the turn
+    reads) into the accept path; 202 once accepted. The form is read only after the access
+    check (never for a stranger)."""
     _same_origin(request)
     key = _key(request)
     settings: Settings = request.app.state.settings
@@ -161,33 +164,42 @@ async def send_message(request: Request, _: Allowed) -> JSONResponse:
         raise
     except Exception:
         raise HTTPException(400, "not a form this page sends") from None
-    raw_text, photo = form.get("text", ""), form.get("photo")
+    raw_text, upload = form.get("text", ""), form.get("file")
     message_text = raw_text.strip() if isinstance(raw_text, str) else ""
     language = request.headers.get("accept-language", "").split(",")[0].split(";")[0].strip()
-    has_photo = isinstance(photo, UploadFile) and bool(photo.filename)
-    if not message_text and not has_photo:
+    file = upload if isinstance(upload, UploadFile) and upload.filename else None
+    if not message_text and file is None:
         raise HTTPException(400, "empty message")
     data = b""
-    if isinstance(photo, UploadFile) and has_photo:
-        if not (photo.content_type or "").startswith("image/"):
-            raise HTTPException(415, "only photos (image/*) can be sent")
-        data = await photo.read(settings.max_download_bytes + 1)
+    is_photo = False
+    if file is not None:
+        is_photo = (file.content_type or "").startswith("image/")
+        if not is_photo and not readable_document(file.content_type, file.filename):
+            raise HTTPException(415, "only photos and documents (PDF, Word, text, Markdown, "
+                                     "HTML) can be sent")
+        data = await file.read(settings.max_download_bytes + 1)
         if len(data) > settings.max_download_bytes:
-            raise HTTPException(413, "photo too large")
+            raise HTTPException(413, "file too large")
     event_id = uuid.uuid4().hex
-    # The rate limit comes before anything is stored (the photo above all). The decision is
+    # The rate limit comes before anything is stored (the file above all). The decision is
     # the turn's own: made once per event id, so the turn finds it and spends nothing more.
     await _spend_token(request, key, event_id, language)
     images: tuple[LocalImage, ...] = ()
-    if isinstance(photo, UploadFile) and has_photo:
+    documents: tuple[LocalDocument, ...] = ()
+    if file is not None:
         try:
             upload_id = await run_in_threadpool(_mailbox(request).upload, data)
         except redis.RedisError:
             raise HTTPException(503, "not sent: try again in a moment") from None
-        images = (LocalImage(ref=upload_id, mime_type=photo.content_type, size=len(data)),)
+        if is_photo:
+            images = (LocalImage(ref=upload_id, mime_type=file.content_type, size=len(data)),)
+        else:
+            documents = (LocalDocument(ref=upload_id, mime_type=file.content_type,
+                                       size=len(data), name=(file.filename or "")[-255:]),)
     try:
         message = LocalMessage(chat=key.chat_id, event_id=event_id, text=message_text,
-                               images=images, language_hint=language[:35] or None)
+                               images=images, documents=documents,
+                               language_hint=language[:35] or None)
     except ValueError:
         raise HTTPException(400, "message too long") from None
     # Its token was spent above: the turn's screen spends none for it.
