@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, delete, literal, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from bot.kernel.messages import ConversationKey
 from storage.log.engine import LogDatabase
@@ -103,18 +104,24 @@ class LogRatings(LogDatabase):
             where.append(Rating.updated_at >= since)
         if until is not None:
             where.append(Rating.updated_at < until)
-        query = (select(Rating, LogMessage).join(LogMessage, LogMessage.id == Rating.message_id)
+        # The person's words by correlated subqueries (SQLite resolves the outer row in their
+        # WHERE, not in an ORDER BY), so the whole export is one statement.
+        asked = aliased(LogMessage)
+
+        def last_asked(*extra: Any) -> Any:
+            return (select(asked.text)
+                    .where(asked.conversation_id == LogMessage.conversation_id,
+                           asked.direction == "in", asked.id < LogMessage.id, *extra)
+                    .order_by(asked.id.desc()).limit(1)
+                    .correlate(LogMessage).scalar_subquery())
+
+        prompt = func.coalesce(last_asked(asked.turn_id == LogMessage.turn_id), last_asked())
+        query = (select(Rating, LogMessage, prompt)
+                 .join(LogMessage, LogMessage.id == Rating.message_id)
                  .where(and_(True, *where)).order_by(Rating.id))
         with self._sessions() as session:
-            for rating, answer in session.execute(query).tuples().yield_per(500):
-                same_turn = case((LogMessage.turn_id == answer.turn_id, 1), else_=0) \
-                    if answer.turn_id else literal(0)
-                prompt = session.scalar(
-                    select(LogMessage.text).where(
-                        LogMessage.conversation_id == answer.conversation_id,
-                        LogMessage.direction == "in", LogMessage.id < answer.id)
-                    .order_by(same_turn.desc(), LogMessage.id.desc()).limit(1))
-                yield {"prompt": prompt or "", "answer": answer.text,
+            for rating, answer, words in session.execute(query).tuples().yield_per(500):
+                yield {"prompt": words or "", "answer": answer.text,
                        "language": rating.language or answer.language,
                        "rating": rating.rating, "source": rating.source,
                        "platform": rating.platform,

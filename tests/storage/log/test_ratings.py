@@ -131,3 +131,30 @@ def test_rated_pairs_export_without_personal_data(conversation_log):
     flat = repr(pair)  # (identifiers no timestamp can contain)
     for personal in ("424242", "Siti", "wamid.HBgLNjU5ODc2"):  # the chat, the name, a part id
         assert personal not in flat, (personal, pair)
+
+
+def test_the_export_is_one_statement_and_pairs_each_answer_with_its_own_question(
+        conversation_log):
+    """However many pairs, one SELECT (a correlated subquery finds each question); each answer
+    gets the words of its own turn, not a later or another conversation's question."""
+    from sqlalchemy import event
+
+    keys = [key_of("telegram", str(700 + n)) for n in range(6)]
+    for n, key in enumerate(keys):
+        _answered(conversation_log, key, f"question {n}.1", f"answer {n}.1", f"t{n}.1")
+        _answered(conversation_log, key, f"question {n}.2", f"answer {n}.2", f"t{n}.2")
+        conversation_log.rate(key, 1 if n % 2 else -1, "button", turn_id=f"t{n}.1")
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            statements.append(statement)
+
+    event.listen(conversation_log.engine, "before_cursor_execute", count)
+    try:
+        pairs = list(conversation_log.rated_pairs())
+    finally:
+        event.remove(conversation_log.engine, "before_cursor_execute", count)
+    assert len(statements) == 1, statements
+    assert [(p["prompt"], p["answer"], p["rating"]) for p in pairs] == [
+        (f"question {n}.1", f"answer {n}.1", 1 if n % 2 else -1) for n in range(6)]
