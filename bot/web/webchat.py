@@ -164,7 +164,8 @@ async def send_message(request: Request, _: Allowed) -> JSONResponse:
         raise
     except Exception:
         raise HTTPException(400, "not a form this page sends") from None
-    raw_text, upload = form.get("text", ""), form.get("file")
+    # `photo`: the field's name before documents were taken (scripts may still send it).
+    raw_text, upload = form.get("text", ""), form.get("file") or form.get("photo")
     message_text = raw_text.strip() if isinstance(raw_text, str) else ""
     language = request.headers.get("accept-language", "").split(",")[0].split(";")[0].strip()
     file = upload if isinstance(upload, UploadFile) and upload.filename else None
