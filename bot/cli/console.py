@@ -24,6 +24,11 @@ PROMPT = "you> "
 BOT = "sealion> "
 IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
                ".webp": "image/webp", ".gif": "image/gif", ".bmp": "image/bmp"}
+#: The commands that send a file, with their usage line.
+FILE_COMMANDS = {
+    "/image": 'usage: /image PATH [caption] (quote a path with spaces: "my photo.jpg")',
+    "/file": 'usage: /file PATH [question] (quote a path with spaces: "my letter.pdf")',
+}
 DOCUMENT_TYPES = {
     ".pdf": "application/pdf", ".txt": "text/plain", ".text": "text/plain",
     ".md": "text/markdown", ".markdown": "text/markdown", ".html": "text/html",
@@ -62,24 +67,20 @@ class ConsoleChat:
         images: tuple[LocalImage, ...] = ()
         documents: tuple[LocalDocument, ...] = ()
         text = line
-        if line == "/image" or line.startswith("/image "):
-            path, caption = _path_and_caption(line[len("/image"):].strip())
+        command = line.split(" ", 1)[0]
+        if command in FILE_COMMANDS:
+            path, text = _path_and_caption(line[len(command):].strip())
             if not path:
-                self.say('usage: /image PATH [caption] (quote a path with spaces: "my photo.jpg")')
+                self.say(FILE_COMMANDS[command])
                 return False
-            image = self._upload(Path(path).expanduser())
-            if image is None:
+            if command == "/image":
+                image = self._upload(Path(path).expanduser())
+                images = (image,) if image is not None else ()
+            else:
+                document = self._upload_document(Path(path).expanduser())
+                documents = (document,) if document is not None else ()
+            if not images and not documents:  # said why
                 return False
-            images, text = (image,), caption
-        elif line == "/file" or line.startswith("/file "):
-            path, caption = _path_and_caption(line[len("/file"):].strip())
-            if not path:
-                self.say('usage: /file PATH [question] (quote a path with spaces: "my letter.pdf")')
-                return False
-            document = self._upload_document(Path(path).expanduser())
-            if document is None:
-                return False
-            documents, text = (document,), caption
         message = LocalMessage(chat=self.key.chat_id, text=text, images=images,
                                documents=documents)
         cursor = self.mailbox.last_id(self.key)
