@@ -136,6 +136,17 @@ def test_a_person_who_asks_for_a_human_is_held_told_once_and_the_model_never_run
                "the held turns logged")
     assert person.replies() == [text(Text.HANDOFF_STARTED, row.language)]  # once
     assert len(chat_requests(chat_model)) == asked_before  # no model call while held
+    # The request that started the hold is marked in the log (the insights count it); what
+    # the person wrote while held is not a new request.
+    log = ConversationLog(held_service.env["DATABASE_URL"])
+    try:
+        with log.session() as session:
+            marks = session.scalars(select(LogMessage.handoff).where(
+                LogMessage.conversation_id == row.id, LogMessage.direction == "in")
+                .order_by(LogMessage.id)).all()
+    finally:
+        log.close()
+    assert marks[0] == "person" and set(marks[1:]) == {None}, marks
 
     # The hold's time to live runs out (HANDOFF_TTL_SECONDS): the bot answers again, and the
     # model sees what was said while held.

@@ -15,9 +15,10 @@ the log is read into Python).
                        latencies): PostgreSQL's `percentile_disc`; SQLite has no percentile
                        aggregate, so there the window function `cume_dist`
     guard_flags        messages the guard flagged (`FLAGGED_LABELS`, either side of a turn)
-    handoffs           conversations a person of the team answered (the log keeps an operator's
-                       reply as an "out" row by "operator: <name>"; a hold itself lives in Redis
-                       only, so a request nobody answered is not counted)
+    handoffs           conversations handed to a person: the person asked (/human or in words;
+                       the "in" row that started the hold is marked `handoff`), or a person of
+                       the team answered (an "out" row by "operator: <name>": an admin's
+                       take-over), counted once a conversation
     operator_replies   those replies
     voice_notes        "in" rows the person spoke (a transcript is kept)
     photos             "in" rows with a photo (a thumbnail is kept)
@@ -51,6 +52,7 @@ from sqlalchemy import (
     literal_column,
     not_,
     null,
+    or_,
     select,
     union_all,
 )
@@ -262,6 +264,7 @@ class LogInsights(LogDatabase):
             flag(is_in).label("turn"), flag(self._answer()).label("answer"),
             flag(m.guard_label.in_(FLAGGED_LABELS)).label("flagged"),
             flag(m.model.like(f"{OPERATOR_PREFIX}%")).label("operator"),
+            flag(and_(is_in, m.handoff.is_not(None))).label("asked"),
             flag(and_(is_in, m.transcript.is_not(None))).label("voice"),
             flag(and_(is_in, photo)).label("photo"))
             .join(c, c.id == m.conversation_id).where(*self._conditions(scope)))
@@ -297,7 +300,7 @@ class LogInsights(LogDatabase):
         grain = select(
             *[facts.c[d] for d in DIMENSIONS], facts.c.conversation_id, facts.c.person,
             *[func.sum(facts.c[n]).label(n)
-              for n in ("turn", "answer", "flagged", "operator", "voice", "photo")]
+              for n in ("turn", "answer", "flagged", "operator", "asked", "voice", "photo")]
         ).group_by(*[facts.c[d] for d in DIMENSIONS], facts.c.conversation_id,
                    facts.c.person).cte("grain")
 
@@ -305,7 +308,8 @@ class LogInsights(LogDatabase):
             return [func.count(func.distinct(g.c.conversation_id)),
                     func.count(func.distinct(g.c.person)),
                     func.sum(g.c.turn), func.sum(g.c.answer), func.sum(g.c.flagged),
-                    func.count(func.distinct(case((g.c.operator > 0, g.c.conversation_id)))),
+                    func.count(func.distinct(case((or_(g.c.operator > 0, g.c.asked > 0),
+                                                   g.c.conversation_id)))),
                     func.sum(g.c.operator), func.sum(g.c.voice), func.sum(g.c.photo)]
 
         names = ("conversations", "people", "turns", "answers", "guard_flags", "handoffs",

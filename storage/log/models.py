@@ -148,6 +148,9 @@ class LogMessage(Base):
     #: [{"p": passage id, "d": document id, "t": title, "pg": page, "s": score}] (kept when
     #: the document is removed later).
     knowledge_passages: Mapped[str | None] = mapped_column(Text)
+    #: An "in" row that asked for a person (/human, or in words) and so started a hold:
+    #: "person". NULL otherwise (an admin's take-over shows in the operator's replies).
+    handoff: Mapped[str | None] = mapped_column(String(8))
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
     images: Mapped[list[LogImage]] = relationship(

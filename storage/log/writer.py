@@ -81,6 +81,8 @@ class TurnRecord:
     knowledge: str | None = None
     #: The platform's ids of the messages the answer went out in (a reaction names one).
     answer_parts: tuple[str, ...] = ()
+    #: The person's messages asked for a person (/human, or in words): a hold began.
+    handoff: bool = False
 
 
 def _clip(value: str | None, name: str) -> str | None:
@@ -116,6 +118,8 @@ def _rows(record: TurnRecord) -> list[LogMessage]:
             inbound.transcript = record.transcript[:_MAX_TEXT]
         inbound.audio = [LogAudio(position=i, data=bytes(data), mime_type=mime[:64])
                          for i, (data, mime) in enumerate(record.audio) if data]
+        if record.handoff:
+            inbound.handoff = "person"
         _guard(inbound, record.input_guard)
         rows.append(inbound)
         rows += _split_by_sender(record, inbound, now)

@@ -30,7 +30,7 @@ from storage.log import ConversationLog, TurnRecord
 from storage.metrics import RedisMetrics
 from workers.faults import FaultInjector
 from workers.images import make_thumbnail
-from workers.protocol import GenerationOutcome, Refusal, Turn
+from workers.protocol import GenerationOutcome, Handoff, Refusal, Turn
 from workers.turn.budget import MonthlyBudget
 from workers.turn.hearing import Hearing
 from workers.turn.knowledge import cited, record, sources_line
@@ -176,7 +176,7 @@ class Delivery:
             **self._moderation.records(turn, outcome),
             transcript=turn.voice.transcript,
             knowledge=record(turn.grounding) if outcome is not None else None,
-            answer_parts=answer_parts,
+            answer_parts=answer_parts, handoff=plan.handoff is Handoff.REQUESTED,
             audio=self._hearing.kept_audio(plan.turn_id, turn.voice) if self._keep_audio
             else ()))
         entries: list[HistoryEntry] = []

@@ -43,7 +43,8 @@ class Seeder:
     def turn(self, key, when: dt.datetime, *, language: str | None, latency: int | None = None,
              model: str | None = MODEL, answer: str = "ok", photo: bool = False,
              voice: bool = False, input_guard: GuardRecord | None = None,
-             output_guard: GuardRecord | None = None, messages=None) -> str:
+             output_guard: GuardRecord | None = None, messages=None,
+             handoff: bool = False) -> str:
         self.n += 1
         turn_id = f"t{self.n}"
         assert self.log.record_turn(TurnRecord(
@@ -51,7 +52,7 @@ class Seeder:
             reply_text=answer, language=language, model=model, latency_ms=latency,
             turn_id=turn_id, thumbnails=(b"\xff\xd8 a thumbnail",) if photo else (),
             transcript="spoken words" if voice else None, input_guard=input_guard,
-            output_guard=output_guard,
+            output_guard=output_guard, handoff=handoff,
             answered_at=when + dt.timedelta(milliseconds=latency or 1)))
         return turn_id
 
@@ -96,7 +97,7 @@ def seed(log: ConversationLog) -> None:
         s.rate(turn_id, 1, at(D2, 21))
     s.turn(A, at(D2, 15), language="en", latency=400)
     s.turn(A, at(D2, 16), language="en", latency=50, model=None,
-           answer="A person from the team will reply here.")
+           answer="A person from the team will reply here.", handoff=True)
     s.operator(A, at(D2, 17), "en")
     s.operator(A, at(D2, 18), "en")
     s.turn(E, at(D2, 19), language="en", answer="", model=None,
@@ -265,3 +266,24 @@ def test_days_are_utc_days_whatever_the_session_time_zone(postgres_url, postgres
     finally:
         bangkok.close()
         empty_postgres(postgres_log)
+
+
+def test_a_request_for_a_person_is_a_hand_off_even_when_nobody_answers(
+        conversation_log: ConversationLog):
+    """A hand-off is a conversation whose person asked for a person (the marked "in" row) or
+    that a person of the team answered: once a conversation and day, whichever happened."""
+    s = Seeder(conversation_log)
+    waiting, answered, taken, plain = (key_of("line", f"U{n}") for n in range(4))
+    s.turn(waiting, at(D1, 9), language="th", model=None, answer="...", handoff=True)
+    s.turn(answered, at(D1, 10), language="th", model=None, answer="...", handoff=True)
+    s.operator(answered, at(D1, 11), "th")
+    s.turn(taken, at(D1, 12), language="th", latency=300)
+    s.operator(taken, at(D1, 13), "th")  # an admin took over without being asked
+    s.turn(plain, at(D1, 14), language="th", latency=300)
+    found = conversation_log.insights(RANGE)
+    assert (found.total.handoffs, found.total.operator_replies) == (3, 2)
+    assert found.languages["th"].handoffs == 3
+    with conversation_log.session() as session:
+        marked = session.scalars(select(LogMessage.direction).where(
+            LogMessage.handoff == "person")).all()
+    assert marked == ["in", "in"]
