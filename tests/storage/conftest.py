@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from bot.cli.embedded_redis import EmbeddedRedis
 from tests.helpers.twins import twin_redis
 
 
@@ -32,3 +33,15 @@ def real_client(redis_server) -> Iterator[redis.Redis]:
     yield c
     c.flushdb()
     c.close()
+
+
+@pytest.fixture()
+def own_client(tmp_path) -> Iterator[redis.Redis]:
+    """A client of a redis-server of the test's own: its INFO commandstats counts this test
+    alone (the suite's server is shared by the tests running beside it, whose commands would
+    count too)."""
+    server = EmbeddedRedis(tmp_path / "redis", persist=False).start()
+    client = redis.Redis.from_url(server.url)
+    yield client
+    client.close()
+    server.stop()

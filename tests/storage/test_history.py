@@ -23,8 +23,8 @@ def calls(client: redis.Redis, command: str) -> int:
     return int(client.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0))
 
 
-def test_touch_refreshes_every_image_without_reading_the_history(real_client):
-    client = real_client  # counted by INFO commandstats
+def test_touch_refreshes_every_image_without_reading_the_history(own_client):
+    client = own_client  # counted by INFO commandstats
     history = RedisHistory(client, ttl=600, max_turns=10)
     key = conversation()
     images = [history.save_image(key, b"jpeg%d" % n) for n in range(3)]
@@ -39,8 +39,8 @@ def test_touch_refreshes_every_image_without_reading_the_history(real_client):
         assert 590 < client.ttl(name) <= 600, name
 
 
-def test_clear_forgets_only_this_conversation_without_a_scan(real_client):
-    client = real_client  # counted by INFO commandstats
+def test_clear_forgets_only_this_conversation_without_a_scan(own_client):
+    client = own_client  # counted by INFO commandstats
     history = RedisHistory(client, ttl=600, max_turns=10)
     key, other = conversation(), conversation()
     mine = [history.save_image(key, b"a"), history.save_image(key, b"b")]

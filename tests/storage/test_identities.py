@@ -110,13 +110,13 @@ def test_the_async_map_runs_the_same_script():
 
 
 @pytest.mark.integration
-def test_a_known_person_costs_one_hmget(real_client):
-    ids = IdentityMap(real_client)
+def test_a_known_person_costs_one_hmget(own_client):
+    ids = IdentityMap(own_client)
 
     def cost(resolved: InboundMessage) -> dict[str, int]:
-        before = real_client.info("commandstats")
+        before = own_client.info("commandstats")
         ids.resolve(resolved)
-        after = real_client.info("commandstats")
+        after = own_client.info("commandstats")
         return {k.removeprefix("cmdstat_"): after[k]["calls"] - before.get(k, {"calls": 0})[
             "calls"] for k in after if k != "cmdstat_info"
             and after[k]["calls"] != before.get(k, {"calls": 0})["calls"]}

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
-import pytest
 import redis
 import redis.asyncio
 
-from bot.cli.embedded_redis import EmbeddedRedis
 from bot.kernel.messages import ConversationKey, InboundMessage, Platform
 from storage.conversations import ConversationStore
 from storage.inbox import Acceptance, AsyncInbox, Inbox, WakeUp
@@ -96,15 +93,6 @@ def test_the_asyncio_inbox_runs_the_same_script(redis_server):
     assert got == [Acceptance.ACCEPTED, Acceptance.DUPLICATE, Acceptance.ACCEPTED,
                    Acceptance.ACCEPTED_DROPPED_OLDEST]
     assert queued == [b"wake-up 1"]
-
-
-@pytest.fixture()
-def own_client(tmp_path) -> Iterator[redis.Redis]:
-    server = EmbeddedRedis(tmp_path / "redis", persist=False).start()
-    client = redis.Redis.from_url(server.url)
-    yield client
-    client.close()
-    server.stop()
 
 
 def test_an_accept_is_one_script_of_five_or_six_commands(own_client):
