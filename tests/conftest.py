@@ -71,7 +71,10 @@ def new_chat_id() -> int:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False).start()
+    # 64 databases: 1-10 and 16-63 for deployments (`deploy`), 11-15 for the storage and worker
+    # tests; how many deployments one xdist process makes depends on the files it is given.
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False,
+                           databases=DATABASES).start()
     os.environ["REDIS_URL"] = server.url
     yield server
     server.stop()
@@ -254,7 +257,10 @@ class Deployment:
         return self.client.post("/webhooks/whatsapp", content=raw, headers=headers)
 
 
-_databases = itertools.count(1)
+#: The suite's Redis' databases, and those a deployment may take (11-15 are the storage and
+#: worker tests', which flush them).
+DATABASES = 64
+_databases = itertools.chain(range(1, 11), range(16, DATABASES))
 
 
 @pytest.fixture(scope="session")
@@ -267,9 +273,8 @@ def deploy(redis_server, telegram_api, line_api, whatsapp_api, transcription_api
     def make(model: str = "qwen3_vl", **extra: str) -> Deployment:
         from storage.log import upgrade_database
 
-        db = next(_databases)
-        # Databases 11-15 belong to the storage and worker unit tests (which flush them).
-        assert db <= 10, "too many deployments for one Redis: reuse a session fixture"
+        db = next(_databases, None)
+        assert db is not None, "too many deployments for one Redis: reuse a session fixture"
         database_url = f"sqlite:///{tmp_path_factory.mktemp('log')}/log.db"
         upgrade_database(database_url)
         env = service_env(f"{redis_server.url[:-2]}/{db}", checkpoints[model],

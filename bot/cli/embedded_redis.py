@@ -65,8 +65,10 @@ class EmbeddedRedis:
     `url` carries the password (hand it to clients, never print it); `display_url` does not."""
 
     def __init__(self, data_dir: Path, port: int | None = None, persist: bool = True,
-                 fsync_always: bool = False) -> None:
+                 fsync_always: bool = False, databases: int | None = None) -> None:
         self.data_dir = Path(data_dir)
+        #: How many numbered databases (Redis' default: 16).
+        self.databases = databases
         self.port = port or free_port()
         self.persist = persist
         #: appendfsync always: every acknowledged write survives a crash (the fault tests).
@@ -103,6 +105,8 @@ class EmbeddedRedis:
                  f"appendonly {'yes' if self.persist else 'no'}"]
         if self.persist and self.fsync_always:
             lines.append("appendfsync always")
+        if self.databases is not None:
+            lines.append(f"databases {int(self.databases)}")
         lines += [f'rename-command {command} ""' for command in DISABLED_COMMANDS]
         return "\n".join(lines) + "\n"
 
